@@ -1,0 +1,23 @@
+"""Parsed recipes, cached per workflow version (versions never change)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from .parser import parse_recipe
+from .schema import Recipe
+
+if TYPE_CHECKING:
+    from approvals.models import WorkflowVersion
+
+
+@lru_cache(maxsize=2048)
+def _parse_cached(version_id: int, source: str) -> Recipe:
+    # Roles are checked at publish; a role deleted since must not make a running
+    # request unreadable, so stored versions are parsed without the role check.
+    return parse_recipe(source, known_roles=None)
+
+
+def recipe_for_version(version: WorkflowVersion) -> Recipe:
+    return _parse_cached(version.pk, version.source)

@@ -1,0 +1,73 @@
+"""Shared fixtures: the personas every test speaks of.
+
+    grandboss
+      └── manager ── requester, delegate's peer
+    delegate (reports to grandboss), outsider (another department)
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+
+from tests.factories import PersonFactory, RoleFactory, add_members
+
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
+ON_REDIS = os.environ.get("CELERY_BROKER_URL", "").startswith("redis")
+
+postgres_only = pytest.mark.skipif(
+    not ON_POSTGRES,
+    reason="needs PostgreSQL (real row locks / triggers); CI sets DATABASE_URL to run it",
+)
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings):
+    """Celery tasks run inline unless a test asks for a real broker."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture
+def grandboss(db):
+    return PersonFactory(username="grandboss", name="Gina Grand", title="VP")
+
+
+@pytest.fixture
+def manager(grandboss):
+    return PersonFactory(username="manager", name="Bob Manager", manager=grandboss)
+
+
+@pytest.fixture
+def requester(manager):
+    return PersonFactory(username="requester", name="Alice Requester", manager=manager)
+
+
+@pytest.fixture
+def delegate(grandboss):
+    return PersonFactory(username="delegate", name="Carol Delegate", manager=grandboss)
+
+
+@pytest.fixture
+def outsider(grandboss):
+    return PersonFactory(
+        username="outsider", name="Oscar Outsider", manager=grandboss, department="sales"
+    )
+
+
+@pytest.fixture
+def admins_role(grandboss):
+    """The default fallback role, so nothing stalls."""
+    return add_members(RoleFactory(name="approval-admins"), grandboss)
+
+
+@pytest.fixture
+def finance(db, grandboss):
+    frank = PersonFactory(username="frank", name="Frank Finance", manager=grandboss)
+    fiona = PersonFactory(username="fiona", name="Fiona Finance", manager=grandboss)
+    return add_members(RoleFactory(name="finance-approvers"), frank, fiona)
+
+
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"
