@@ -6,6 +6,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("config.api_urls")),
+    path("audit/", include("audit.urls")),
+    path("me/", include("orgchart.urls")),
+    path("", include("approvals.urls")),
 ]
 
 if settings.DEBUG:

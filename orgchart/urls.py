@@ -1,0 +1,3 @@
+"""Routes (filled in by the owner of this module)."""
+
+urlpatterns: list = []
