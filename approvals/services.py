@@ -74,5 +74,36 @@ def expire(*, request_id: int, at: datetime | None = None) -> Request | None:
 
 
 def add_comment(*, request_id: int, author: Person, text: str) -> Any:
-    """A question or an answer on a request's thread; no state change."""
+    """A question or an answer on a request's thread; no state change. Participants
+    and viewers may comment; the other side is notified."""
+    raise NotImplementedError
+
+
+def add_attachment(*, request_id: int, author: Person, uploaded: Any) -> Any:
+    """Attach evidence (an UploadedFile) to a request, within the size and type limits
+    (settings.APPROVALS["ATTACHMENT_MAX_BYTES"], ["ATTACHMENT_TYPES"]); InvalidInput beyond."""
+    raise NotImplementedError
+
+
+def auto_decide(*, task_id: int, decision: str, rule: str, at: datetime | None = None) -> Task | None:
+    """SLA: the system decides a task (auto_action approve / reject); idempotent."""
+    raise NotImplementedError
+
+
+def remind(*, task_id: int, at: datetime | None = None) -> Task | None:
+    """SLA: send the assignee a reminder once; idempotent."""
+    raise NotImplementedError
+
+
+def sla_act(*, task_id: int, now: datetime) -> list[str]:
+    """SLA: act on every rung of this open task that is due at ``now`` (remind,
+    escalate, auto action, expire), once each, and move ``sla_next_at`` on.
+    Returns what it did. The caller (the sweep) holds no lock; this locks the
+    request row first, like every service."""
+    raise NotImplementedError
+
+
+def reassign_open_tasks(*, from_person: Person, reason: str, to: Person | None = None) -> list[Task]:
+    """Move every open task of a person who can no longer act (absence that moves tasks:
+    to the delegate; deactivation: to their manager)."""
     raise NotImplementedError
