@@ -1,52 +1,158 @@
-"""Reads: who may see what, and the lists people look at. (Signatures fixed; bodies
-being implemented.) No view builds a permission filter inline: they call these."""
+"""Reads: who may see what, and the lists people look at.
+
+No view, API view or page builds a permission filter inline: they call these.
+"""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.timesince import timeuntil
 
-from approvals.models import Request, Task, Workflow
+from approvals.choices import RequestState, TaskState
+from approvals.errors import NotFound
+from approvals.models import Request, Task, Workflow, WorkflowVersion
 from orgchart.models import Person
+
+AUDITORS_ROLE = "auditors"
 
 
 def is_auditor(person: Person) -> bool:
     """Members of the ``auditors`` role, holders of ``audit.view_auditevent``, superusers."""
-    raise NotImplementedError
+    if not person.is_authenticated or not person.is_active:
+        return False
+    if person.is_superuser or person.has_perm("audit.view_auditevent"):
+        return True
+    return person.roles.filter(name=AUDITORS_ROLE).exists()
 
 
 def is_author(person: Person) -> bool:
     """Holders of ``approvals.add_workflowversion`` (publish, simulate)."""
-    raise NotImplementedError
+    return bool(person.is_authenticated and person.has_perm("approvals.add_workflowversion"))
+
+
+def _viewable_version_ids(person: Person) -> QuerySet[WorkflowVersion]:
+    """Restricted versions whose ``viewers`` roles include one of the person's roles."""
+    roles = list(person.roles.values_list("name", flat=True))
+    if not roles:
+        return WorkflowVersion.objects.none().values("pk")
+    query = Q()
+    for role in roles:
+        query |= Q(viewers__contains=[role]) if _json_contains_supported() else Q(
+            viewers__icontains=f'"{role}"'
+        )
+    return WorkflowVersion.objects.filter(restricted=True).filter(query).values("pk")
+
+
+def _json_contains_supported() -> bool:
+    from django.db import connection
+
+    return connection.features.supports_json_field_contains
+
+
+def participates(person: Person) -> Q:
+    """Requests the person takes part in: as requester, assignee, or on whose behalf
+    a task was (deciders are always assignees)."""
+    tasks = Task.objects.filter(request=OuterRef("pk")).filter(
+        Q(assignee=person) | Q(on_behalf_of=person)
+    )
+    return Q(requester=person) | Q(Exists(tasks))
 
 
 def requests_visible_to(person: Person) -> QuerySet[Request]:
     """Public workflows' requests for every employee; restricted ones for their
-    participants (requester, assignees, on-behalf-of, deciders), the workflow's
-    viewer roles and auditors."""
-    raise NotImplementedError
+    participants, the workflow's viewer roles and auditors."""
+    if not person.is_authenticated or not person.is_active:
+        return Request.objects.none()
+    requests = Request.objects.all()
+    if is_auditor(person):
+        return requests
+    return requests.filter(
+        Q(workflow_version__restricted=False)
+        | participates(person)
+        | Q(workflow_version__in=_viewable_version_ids(person))
+    )
 
 
-def request_for(person: Person, request_id: int) -> Request:
-    """One request the person may see, or approvals.errors.NotFound."""
-    raise NotImplementedError
+def request_for(person: Person, request_id: object) -> Request:
+    """One request the person may see, or NotFound (also for ids that are not ids)."""
+    try:
+        pk = int(str(request_id))
+    except (TypeError, ValueError):
+        raise NotFound("No such request.") from None
+    request = (
+        requests_visible_to(person)
+        .select_related("workflow", "workflow_version", "requester", "submitted_by")
+        .filter(pk=pk)
+        .first()
+    )
+    if request is None:
+        raise NotFound("No such request.")
+    return request
 
 
 def inbox_for(person: Person) -> QuerySet[Task]:
-    """The person's open tasks, oldest due first, with request, workflow, requester
-    and on-behalf-of joined: one indexed query whatever the count."""
-    raise NotImplementedError
+    """The person's open tasks, oldest due first (no due date last), with request,
+    workflow, requester and on-behalf-of joined: one query on the task_inbox index
+    whatever the count."""
+    return (
+        Task.objects.filter(assignee=person, state=TaskState.OPEN)
+        .select_related(
+            "request", "request__workflow", "request__requester", "on_behalf_of"
+        )
+        .order_by(F("due_at").asc(nulls_last=True), "created_at", "pk")
+    )
 
 
 def tasks_visible_to(person: Person) -> QuerySet[Task]:
     """Tasks of requests the person may see."""
-    raise NotImplementedError
+    return Task.objects.filter(request__in=requests_visible_to(person).values("pk"))
 
 
 def workflows_available_to(person: Person) -> QuerySet[Workflow]:
-    """Active, published workflows the person may submit."""
-    raise NotImplementedError
+    """Active, published workflows the person may submit (every employee may submit
+    any of them; restriction is about who sees the requests)."""
+    if not person.is_authenticated or not person.is_active or person.is_service_account:
+        return Workflow.objects.none()
+    return (
+        Workflow.objects.filter(is_active=True, latest_version__isnull=False)
+        .select_related("latest_version")
+        .order_by("title")
+    )
 
 
 def pending_reason(request: Request) -> str:
-    """Why a request waits: "waiting for Dave, for Bob, since …, due in 3 h"."""
-    raise NotImplementedError
+    """Why a request waits: "waiting for Dave (for Bob, via Carol) since 21 Nov 14:02,
+    due in 3 hours"."""
+    if request.state == RequestState.CHANGES_REQUESTED:
+        return f"waiting for {request.requester.display_name} to make changes and resubmit"
+    if request.state != RequestState.PENDING:
+        return ""
+    tasks = list(
+        request.tasks.filter(state=TaskState.OPEN, round=request.round)
+        .select_related("assignee", "on_behalf_of")
+        .order_by("pk")
+    )
+    if not tasks:
+        return "waiting for the engine"
+    now = timezone.now()
+    parts = []
+    for task in tasks:
+        text = task.assignee.display_name
+        if task.on_behalf_of_id:
+            text += f" (for {task.on_behalf_of.display_name}"
+            via = task.delegation_chain[1:-1]
+            text += f", via {', '.join(via)})" if via else ")"
+        parts.append(text)
+    since = request.step_started_at or request.created_at
+    message = (
+        f"step “{request.current_step}”: waiting for {' and '.join(parts)} "
+        f"since {timezone.localtime(since):%d %b %H:%M}"
+    )
+    due = min((t.due_at for t in tasks if t.due_at), default=None)
+    if due:
+        message += (
+            f", due in {timeuntil(due, now)}" if due > now
+            else f", overdue by {timeuntil(now, due)}"
+        )
+    return message

@@ -32,8 +32,12 @@ class WorkflowVersion(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
     source = models.TextField(help_text="The recipe as the author wrote it (YAML or JSON).")
-    # SHA-256 of the normalized recipe: publishing the same content twice is a no-op.
+    # SHA-256 of the normalized recipe: publishing the latest content again is a no-op
+    # (publishing an older version's content again is a revert, and makes a new number).
     content_hash = models.CharField(max_length=64)
+    # Copied from the recipe so "who may see this request" is a query, not a parse.
+    restricted = models.BooleanField(default=False)
+    viewers = models.JSONField(default=list, blank=True)
     # Event names an integration may send instead of the key (copied from the recipe).
     triggers = models.JSONField(default=list, blank=True)
     published_by = models.ForeignKey(
@@ -45,7 +49,6 @@ class WorkflowVersion(models.Model):
         ordering = ["workflow", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["workflow", "number"], name="wfversion_number"),
-            models.UniqueConstraint(fields=["workflow", "content_hash"], name="wfversion_content"),
         ]
 
     def __str__(self) -> str:
