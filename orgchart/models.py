@@ -88,6 +88,9 @@ class RoleCursor(models.Model):
     role = models.OneToOneField(Role, on_delete=models.CASCADE, related_name="cursor")
     position = models.BigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.role_id}@{self.position}"
+
 
 class Absence(models.Model):
     """A person's out-of-office statement: from ``start`` to ``end`` (exclusive),
@@ -116,13 +119,23 @@ class Absence(models.Model):
         indexes = [
             # Resolution asks "is X away at time T": person, then the time window.
             models.Index(fields=["person", "start", "end"], name="absence_person_window"),
+            # selectors.absences_starting: "absences whose open tasks are still to move",
+            # a small set among all absences, so a partial index keeps the sweep cheap.
+            models.Index(
+                fields=["start"],
+                condition=Q(move_open_tasks=True, tasks_moved_at__isnull=True),
+                name="absence_tasks_to_move",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="absence_end_after_start"),
             models.CheckConstraint(
                 condition=~Q(delegate=F("person")), name="absence_delegate_not_self"
             ),
+            # An absence is identified by its owner and start: load_org upserts on it,
+            # so loading the same file twice never duplicates an absence.
+            models.UniqueConstraint(fields=["person", "start"], name="absence_person_start_unique"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.person.username} away {self.start:%Y-%m-%d}–{self.end:%Y-%m-%d}"
+        return f"{self.person.username} away {self.start:%Y-%m-%d} to {self.end:%Y-%m-%d}"

@@ -1,5 +1,32 @@
 """Approver resolution: from a reference in a recipe to the people who act.
-(Interface; being implemented.)"""
+
+The rules (RECIPES.md, "Approver references"), applied to every person a
+reference names, in this order, each substitution recorded in the chain and
+the notes of the returned ``Assignment``:
+
+1. The requester never approves their own request: they are replaced by their
+   manager. A role member equal to the requester is skipped instead, unless the
+   requester is the only member.
+2. A person who has left (inactive) is replaced by their manager, repeatedly.
+3. A person out of office with a delegate (for this workflow) is replaced by the
+   delegate, following the chain while delegates are away too: at most
+   ``MAX_DELEGATION_HOPS`` hops (``DelegationTooDeep`` beyond); a person already
+   in the chain is a cycle (``DelegationCycle``).
+
+Rules 1 and 2 are checked again for every substitute. When a delegate turns out
+to be the requester (Bob is away and hands his work to Alice, who asks for
+something Bob must approve), Alice is passed over and the work goes up the
+*requester's* manager line, skipping everyone already in the chain: those
+people were passed over because they are away, gone, or the requester. So Bob's
+manager acts, on behalf of Bob. This always ends: every substitute is someone
+not yet in the chain, or an error.
+
+``at`` resolves as of a past time from the django-simple-history tables (the
+manager, activity, role memberships and absences as they were then). Without
+``at`` the current tables are read, a handful of queries per resolution: one
+for the person, one per manager step, one for the absences of everyone at a
+step (batched for a role's members) and the round-robin cursor.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +35,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .models import Person
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .chart import Chart
+from .models import Person, Role, RoleCursor
 
 
 class Reference(Protocol):
@@ -27,6 +59,8 @@ class Assignment:
     chain: tuple[str, ...]  # usernames from meant_for to assignee
     role: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Display names along ``chain``, so ``describe`` needs no query.
+    chain_names: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def on_behalf_of(self) -> Person | None:
@@ -53,6 +87,184 @@ class DelegationTooDeep(ResolutionError):
     code = "delegation_too_deep"
 
 
+def max_delegation_hops() -> int:
+    return int(getattr(settings, "APPROVALS", {}).get("MAX_DELEGATION_HOPS", 5))
+
+
+class _Resolver:
+    """One resolution: the requester, the workflow and the chart it reads."""
+
+    def __init__(self, *, requester: Person, workflow_key: str, at: datetime | None):
+        self.chart = Chart(at)
+        self.workflow_key = workflow_key
+        self.hops_allowed = max_delegation_hops()
+        # The requester as the chart knew them, so "their manager" is the one of then.
+        self.requester = self.chart.as_then(requester) or requester
+
+    def settle(self, person: Person, *, role: str | None = None) -> Assignment:
+        """Apply rules 1-3 to ``person`` (the one the reference meant)."""
+        chain: list[Person] = [person]
+        seen = {person.pk}
+        notes: list[str] = []
+        hops = 0
+
+        def step(to: Person) -> None:
+            chain.append(to)
+            seen.add(to.pk)
+
+        def usernames(*extra: Person) -> tuple[str, ...]:
+            return tuple(p.username for p in [*chain, *extra])
+
+        current = person
+        while True:
+            if current.pk == self.requester.pk:
+                nxt = self._above_requester(seen, chain=usernames())
+                notes.append(
+                    f"{current.username} is the requester and may not approve their own "
+                    f"request; {nxt.username} (their manager) acts"
+                )
+                step(nxt)
+                current = nxt
+                continue
+            if not current.is_active:
+                boss = self.chart.manager(current)
+                if boss is None:
+                    raise NoApprover(
+                        f"{current.username} has left and has no manager to act for them",
+                        chain=usernames(),
+                    )
+                if boss.pk in seen:
+                    raise DelegationCycle(
+                        f"{current.username} has left and their manager {boss.username} "
+                        f"is already in the chain {' -> '.join(usernames(boss))}",
+                        chain=usernames(boss),
+                    )
+                notes.append(f"{current.username} has left; their manager {boss.username} acts")
+                step(boss)
+                current = boss
+                continue
+            absence = self.chart.absence(current, self.workflow_key)
+            delegate = self.chart.person(absence.delegate_id) if absence is not None else None
+            if delegate is None:
+                break
+            until = timezone.localtime(absence.end).strftime("%Y-%m-%d %H:%M")
+            if delegate.pk == self.requester.pk:
+                nxt = self._above_requester(seen | {delegate.pk}, chain=usernames(delegate))
+                notes.append(
+                    f"{current.username} is away until {until}; their delegate "
+                    f"{delegate.username} is the requester, so {nxt.username} "
+                    f"(the requester's manager) acts"
+                )
+                step(nxt)
+                current = nxt
+                continue
+            if delegate.pk in seen:
+                raise DelegationCycle(
+                    f"delegation cycle: {' -> '.join(usernames(delegate))}",
+                    chain=usernames(delegate),
+                )
+            hops += 1
+            if hops > self.hops_allowed:
+                raise DelegationTooDeep(
+                    f"delegation chain longer than {self.hops_allowed} hops: "
+                    f"{' -> '.join(usernames(delegate))}",
+                    chain=usernames(delegate),
+                )
+            notes.append(f"{current.username} is away until {until}; {delegate.username} acts")
+            step(delegate)
+            current = delegate
+        return Assignment(
+            assignee=current,
+            meant_for=person,
+            chain=usernames(),
+            role=role,
+            notes=tuple(notes),
+            chain_names=tuple(p.display_name for p in chain),
+        )
+
+    def _above_requester(self, seen: set[int], *, chain: tuple[str, ...]) -> Person:
+        """The first of the requester's managers (upwards) not already in the chain."""
+        climbed: set[int] = {self.requester.pk}
+        boss = self.chart.manager(self.requester)
+        while boss is not None and boss.pk in seen:
+            if boss.pk in climbed:  # a manager loop in hand-edited data
+                break
+            climbed.add(boss.pk)
+            boss = self.chart.manager(boss)
+        if boss is None or boss.pk in seen:
+            raise NoApprover(
+                f"the requester {self.requester.username} may not approve their own request "
+                f"and has no manager who can act",
+                chain=chain,
+            )
+        return boss
+
+    # --- references -----------------------------------------------------------
+    def climb(self, start: Person | None, depth: int, what: str) -> Person:
+        person = self.chart.as_then(start) if start is not None else None
+        for level in range(max(depth, 1)):
+            if person is None:
+                break
+            boss = self.chart.manager(person)
+            if boss is None:
+                raise NoApprover(
+                    f"{what}: {person.username} has no manager"
+                    + (f" (level {level + 1})" if depth > 1 else ""),
+                    chain=(person.username,),
+                )
+            person = boss
+        if person is None:
+            raise NoApprover(f"{what}: nobody to start from")
+        return person
+
+    def named(self, username: Any, what: str) -> Person:
+        if not isinstance(username, str) or not username:
+            raise NoApprover(f"{what}: no username given")
+        person = self.chart.by_username(username)
+        if person is None:
+            raise NoApprover(f"{what}: nobody named {username!r} in the org chart")
+        return person
+
+    def role_members(self, name: str) -> tuple[Role, list[Person]]:
+        role = self.chart.role(name)
+        if role is None:
+            raise NoApprover(f"no role named {name!r}")
+        members = self.chart.members(role)
+        if not members:
+            raise NoApprover(f"role {name!r} has no members")
+        return role, members
+
+    def pick(self, role: Role, members: list[Person], *, advance: bool) -> Person:
+        """Round robin over the members (by username), skipping the requester.
+
+        The cursor row is locked, so concurrent requests each take the next member.
+        Members change rarely, so a position that moves on by one per pick stays fair.
+        """
+        role_id = role.pk
+        with transaction.atomic():
+            if advance:
+                cursor, _ = RoleCursor.objects.select_for_update().get_or_create(role_id=role_id)
+                position = cursor.position
+            else:
+                position = (
+                    RoleCursor.objects.filter(role_id=role_id)
+                    .values_list("position", flat=True)
+                    .first()
+                ) or 0
+            count = len(members)
+            for offset in range(count):
+                member = members[(position + offset) % count]
+                if member.pk != self.requester.pk:
+                    break
+            else:  # only the requester: rule 1 sends it to their manager
+                member = members[0]
+                offset = 0
+            if advance:
+                cursor.position = position + offset + 1
+                cursor.save(update_fields=["position"])
+        return member
+
+
 def resolve(
     ref: Reference,
     *,
@@ -64,11 +276,117 @@ def resolve(
     at: datetime | None = None,
     advance: bool = True,
 ) -> list[Assignment]:
-    raise NotImplementedError
+    """Resolve one approver reference into assignments (one, or one per role
+    member with ``every_member``). Raises ``NoApprover``, ``DelegationCycle`` or
+    ``DelegationTooDeep``; the engine routes those to the fallback role.
+
+    ``advance=False`` peeks at the round-robin cursor without moving it (simulate).
+    """
+    resolver = _Resolver(requester=requester, workflow_key=workflow_key, at=at)
+    kind = ref.kind
+    if kind == "requester_manager":
+        person = resolver.climb(requester, ref.depth, ref.raw)
+        return [resolver.settle(person)]
+    if kind == "approver_manager":
+        if approver is None:
+            raise NoApprover(f"{ref.raw}: there is no approver to start from")
+        person = resolver.climb(approver, ref.depth, ref.raw)
+        return [resolver.settle(person)]
+    if kind == "input":
+        username = (inputs or {}).get(ref.value)
+        return [resolver.settle(resolver.named(username, f"input {ref.value!r}"))]
+    if kind == "user":
+        return [resolver.settle(resolver.named(ref.value, ref.raw))]
+    if kind == "role":
+        role, members = resolver.role_members(ref.value)
+        if not every_member:
+            chosen = resolver.pick(role, members, advance=advance)
+            return [resolver.settle(chosen, role=ref.value)]
+        return _every_member(resolver, ref.value, members)
+    raise NoApprover(f"unknown reference kind {kind!r} in {ref.raw!r}")
+
+
+def _every_member(resolver: _Resolver, role: str, members: list[Person]) -> list[Assignment]:
+    """One assignment per member (a parallel step's ``approvers: ROLE``). The
+    requester is left out unless alone; two members landing on the same person
+    (both away to one delegate) give that person one task, not two."""
+    others = [m for m in members if m.pk != resolver.requester.pk] or members[:1]
+    resolver.chart.prime(others)
+    found: list[Assignment] = []
+    taken: set[int] = set()
+    for member in others:
+        assignment = resolver.settle(member, role=role)
+        if assignment.assignee.pk not in taken:
+            taken.add(assignment.assignee.pk)
+            found.append(assignment)
+    return found
 
 
 def resolve_fallback(
     role_name: str, *, requester: Person, workflow_key: str = "", at: datetime | None = None,
     advance: bool = True,
 ) -> Assignment:
-    raise NotImplementedError
+    """Somebody who can act when a reference could not be resolved.
+
+    The fallback role's next member (round robin), with the rules applied; if
+    that fails, its first active member who is not away with a delegate; with
+    nobody there, the first active superuser. ``NoApprover`` if none exists.
+    """
+    resolver = _Resolver(requester=requester, workflow_key=workflow_key, at=at)
+    chart = resolver.chart
+    try:
+        role, members = resolver.role_members(role_name)
+    except NoApprover as exc:
+        role, members = None, []
+        reason = f"fallback {exc}"
+    if role is not None and members:
+        chosen = resolver.pick(role, members, advance=advance)
+        try:
+            return resolver.settle(chosen, role=role_name)
+        except ResolutionError as exc:
+            reason = f"fallback role {role_name!r}: {exc}"
+        chart.load_absences(members)
+        for member in members:
+            if (
+                member.pk != resolver.requester.pk
+                and member.is_active
+                and chart.absence(member, workflow_key) is None
+            ):
+                return Assignment(
+                    assignee=member,
+                    meant_for=member,
+                    chain=(member.username,),
+                    role=role_name,
+                    notes=(f"{reason}; {member.username} acts as the first available member",),
+                    chain_names=(member.display_name,),
+                )
+    for admin in chart.superusers():
+        if admin.pk != resolver.requester.pk:
+            return Assignment(
+                assignee=admin,
+                meant_for=admin,
+                chain=(admin.username,),
+                role=None,
+                notes=(f"{reason}; the administrator {admin.username} acts",),
+                chain_names=(admin.display_name,),
+            )
+    raise NoApprover(f"{reason}, and there is no active administrator")
+
+
+def describe(assignment: Assignment) -> str:
+    """"Dave, on behalf of Bob, via Carol": who acts, for whom, through whom."""
+    names = list(assignment.chain_names)
+    if len(names) != len(assignment.chain):
+        by_username = dict(
+            Person.objects.filter(username__in=assignment.chain).values_list("username", "name")
+        )
+        names = [by_username.get(u) or u for u in assignment.chain]
+    if len(names) <= 1 or assignment.on_behalf_of is None:
+        return assignment.assignee.display_name
+    text = f"{names[-1]}, on behalf of {names[0]}"
+    via = names[1:-1]
+    if via:
+        text += ", via " + (
+            via[0] if len(via) == 1 else ", ".join(via[:-1]) + " and " + via[-1]
+        )
+    return text
