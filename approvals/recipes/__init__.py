@@ -12,7 +12,7 @@ from __future__ import annotations
 from .cache import recipe_for_version
 from .conditions import WhenResult, evaluate_when
 from .inputs import InputError, clean_inputs
-from .parser import content_hash, parse_recipe
+from .parser import content_hash, parse_recipe, recipe_to_dict
 from .schema import (
     SLA,
     ApproverRef,
@@ -40,4 +40,5 @@ __all__ = [
     "evaluate_when",
     "parse_recipe",
     "recipe_for_version",
+    "recipe_to_dict",
 ]

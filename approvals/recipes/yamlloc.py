@@ -1,0 +1,132 @@
+"""Loading recipe text (YAML or JSON) while keeping where each value was written.
+
+The parser reports faults by path (``steps[2].quorum``) and by the line the
+author sees, so loading keeps a map path -> 1-based line built from the node
+tree PyYAML composes. Only safe types are constructed (``yaml.SafeLoader``);
+duplicate keys, which PyYAML silently collapses, are faults.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .schema import Fault
+
+
+@dataclass
+class Loaded:
+    """The data of a recipe, the line of every path in it, and loading faults."""
+
+    data: Any = None
+    lines: dict[str, int] = field(default_factory=dict)
+    faults: list[Fault] = field(default_factory=list)
+
+    def line(self, path: str) -> int | None:
+        """The line of ``path``, or of its nearest written ancestor (a missing key
+        is reported on the mapping that lacks it)."""
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = parent_path(path)
+
+
+def parent_path(path: str) -> str:
+    """``steps[2].quorum`` -> ``steps[2]`` -> ``steps`` -> ``""``."""
+    if path.endswith("]"):
+        return path[: path.rindex("[")]
+    return path.rpartition(".")[0]
+
+
+def child_path(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def load_text(text: str) -> Loaded:
+    """Load YAML (or JSON) text. Syntax errors become faults with their line."""
+    if text.lstrip().startswith(("{", "[")):
+        return _load_json(text)
+    return _load_yaml(text)
+
+
+def _load_json(text: str) -> Loaded:
+    # JSON is YAML, but a JSON author deserves JSON's own error message.
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
+    try:
+        data = json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as exc:
+        return Loaded(faults=[Fault("recipe", f"invalid JSON: {exc.msg}", exc.lineno)])
+    located = _load_yaml(text)
+    if not located.faults or located.data is not None:
+        return located  # same data, with lines and located duplicate keys
+    # Valid JSON that YAML refuses (tab indentation): keep the data, without lines.
+    return Loaded(
+        data=data,
+        faults=[Fault("recipe", f"duplicate key {key!r}") for key in duplicates],
+    )
+
+
+def _load_yaml(text: str) -> Loaded:
+    loaded = Loaded()
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            loaded.faults.append(Fault("recipe", "the recipe is empty", 1))
+            return loaded
+        _walk(node, "", loaded)
+        loaded.data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "malformed YAML"
+        loaded.faults.append(
+            Fault("recipe", f"invalid YAML: {problem}", mark.line + 1 if mark else None)
+        )
+        loaded.data = None
+    except yaml.YAMLError as exc:  # pragma: no cover - PyYAML marks its errors
+        loaded.faults.append(Fault("recipe", f"invalid YAML: {exc}"))
+        loaded.data = None
+    finally:
+        loader.dispose()
+    return loaded
+
+
+def _walk(node: yaml.Node, path: str, loaded: Loaded) -> None:
+    """Record the line of every path, and refuse duplicate keys."""
+    loaded.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            sub = child_path(path, key)
+            if key in seen:
+                loaded.faults.append(
+                    Fault(sub, f"duplicate key {key!r} (first written on line {seen[key]})", line)
+                )
+                continue
+            seen[key] = line
+            # The key's line, not the value's: a block value starts on the next line.
+            loaded.lines[sub] = line
+            _walk(value_node, sub, loaded)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, child_path(path, index), loaded)
