@@ -177,6 +177,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request and task states share the field name "state": name their enums.
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStateEnum": "approvals.choices.RequestState",
+        "TaskStateEnum": "approvals.choices.TaskState",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------

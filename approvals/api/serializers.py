@@ -1,0 +1,357 @@
+"""Request bodies and responses of the API (API.md is the contract for field names).
+
+Output serializers read objects the selectors returned, with their relations
+already joined (see the views' querysets). Input serializers only check shapes
+and sizes; the services decide everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from approvals.choices import DecisionKind
+from approvals.models import Attachment, Comment, Request, Task, Workflow, WorkflowVersion
+
+MAX_ID = 2**63 - 1
+MAX_COMMENT = 10_000
+
+
+def _username(person: Any) -> str | None:
+    return person.username if person is not None else None
+
+
+# --- errors (documentation of the error shapes) ---------------------------------------
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """DRF field errors: ``{"field": ["message"]}`` (nested for ``inputs``)."""
+
+    class Meta:
+        # Any field name may appear; documented as a free-form object.
+        ref_name = "FieldErrors"
+
+    def to_representation(self, instance: Any) -> Any:
+        return instance
+
+
+class RecipeFaultSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="Where: steps[2].quorum ('' for the whole recipe).")
+    line = serializers.IntegerField(required=False, help_text="Line in the YAML, when known.")
+    message = serializers.CharField()
+
+
+class RecipeErrorsSerializer(serializers.Serializer):
+    errors = RecipeFaultSerializer(many=True)
+
+
+# --- tasks ---------------------------------------------------------------------------
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    request = serializers.IntegerField(source="request_id", read_only=True)
+    step = serializers.CharField(source="step_id", read_only=True)
+    assignee = serializers.SerializerMethodField()
+    on_behalf_of = serializers.SerializerMethodField()
+    delegation_chain = serializers.ListField(child=serializers.CharField(), read_only=True)
+    workflow = serializers.SerializerMethodField()
+    request_title = serializers.SerializerMethodField()
+    requester = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "id", "request", "request_title", "workflow", "requester", "step", "round",
+            "state", "assignee", "on_behalf_of", "delegation_chain", "role",
+            "due_at", "created_at", "decided_at",
+        ]
+        read_only_fields = fields
+
+    def get_assignee(self, task: Task) -> str:
+        return task.assignee.username
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_on_behalf_of(self, task: Task) -> str | None:
+        return _username(task.on_behalf_of)
+
+    def get_workflow(self, task: Task) -> str:
+        return task.request.workflow.key
+
+    def get_request_title(self, task: Task) -> str:
+        return task.request.title
+
+    def get_requester(self, task: Task) -> str:
+        return task.request.requester.username
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+class RequestTaskSerializer(TaskSerializer):
+    """A task inside its request (the request's fields are not repeated)."""
+
+    class Meta(TaskSerializer.Meta):
+        fields = [
+            "id", "request", "step", "round", "state", "assignee", "on_behalf_of",
+            "delegation_chain", "role", "due_at", "created_at", "decided_at",
+        ]
+        read_only_fields = fields
+
+
+class HistoryEventSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    seq = serializers.IntegerField()
+    type = serializers.CharField(source="event_type")
+    at = serializers.DateTimeField()
+    actor = serializers.JSONField(help_text="{user, role, on_behalf_of, via}")
+    payload = serializers.JSONField()
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    request = serializers.IntegerField(source="request_id", read_only=True)
+    author = serializers.CharField(source="author.username", read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "request", "author", "text", "created_at"]
+        read_only_fields = fields
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    request = serializers.IntegerField(source="request_id", read_only=True)
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True)
+
+    class Meta:
+        model = Attachment
+        fields = [
+            "id", "request", "filename", "content_type", "size", "sha256", "uploaded_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RequestSerializer(serializers.ModelSerializer):
+    """A request as lists show it: with its tasks, without its history."""
+
+    workflow = serializers.CharField(source="workflow.key", read_only=True)
+    workflow_version = serializers.IntegerField(source="workflow_version.number", read_only=True)
+    requester = serializers.CharField(source="requester.username", read_only=True)
+    submitted_by = serializers.SerializerMethodField()
+    current_step = serializers.SerializerMethodField()
+    inputs = serializers.JSONField(read_only=True)
+    tasks = RequestTaskSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Request
+        fields = [
+            "id", "workflow", "workflow_version", "title", "state", "requester",
+            "submitted_by", "inputs", "entity_type", "entity_id", "current_step", "round",
+            "created_at", "updated_at", "decided_at", "tasks",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_submitted_by(self, request: Request) -> str | None:
+        return _username(request.submitted_by)
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_current_step(self, request: Request) -> str | None:
+        return request.current_step or None
+
+
+class RequestDetailSerializer(RequestSerializer):
+    """One request with its history (audit events, oldest first), comments and files.
+    The view passes the events in the context: the audit log has no foreign key."""
+
+    history = serializers.SerializerMethodField()
+    comments = CommentSerializer(many=True, read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+
+    class Meta(RequestSerializer.Meta):
+        fields = [*RequestSerializer.Meta.fields, "history", "comments", "attachments"]
+        read_only_fields = fields
+
+    @extend_schema_field(HistoryEventSerializer(many=True))
+    def get_history(self, request: Request) -> list[dict[str, Any]]:
+        events = self.context.get("history", {}).get(request.pk, [])
+        return HistoryEventSerializer(events, many=True).data
+
+
+class SubmitSerializer(serializers.Serializer):
+    workflow = serializers.CharField(
+        required=False, max_length=100, help_text="Workflow key (or give `event`)."
+    )
+    event = serializers.CharField(
+        required=False, max_length=200,
+        help_text="An event name listed in a workflow's `triggers`, instead of `workflow`.",
+    )
+    inputs = serializers.DictField(required=False, default=dict)
+    title = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
+    entity_type = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, default=""
+    )
+    entity_id = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+    requester = serializers.CharField(
+        required=False, max_length=150,
+        help_text="Submit on behalf of this person: service accounts holding "
+        "`approvals_api.submit_on_behalf` only.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("workflow")) == bool(attrs.get("event")):
+            raise serializers.ValidationError(
+                {"workflow": ["Give either `workflow` or `event`, not both and not neither."]}
+            )
+        return attrs
+
+
+class CommentInputSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=MAX_COMMENT)
+
+
+class AttachmentInputSerializer(serializers.Serializer):
+    file = serializers.FileField(max_length=255, allow_empty_file=False)
+
+
+class CancelSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=MAX_COMMENT, default=""
+    )
+
+
+class ResubmitSerializer(serializers.Serializer):
+    inputs = serializers.DictField()
+
+
+# --- decisions ---------------------------------------------------------------------
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=DecisionKind.choices)
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=MAX_COMMENT, default="",
+        help_text="Required to reject or request changes.",
+    )
+
+
+class DecisionResultSerializer(serializers.Serializer):
+    task = TaskSerializer()
+    request = RequestDetailSerializer()
+
+
+class DelegateInputSerializer(serializers.Serializer):
+    to = serializers.CharField(max_length=150, help_text="Username of the new assignee.")
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=MAX_COMMENT, default=""
+    )
+
+
+class BulkDecisionInputSerializer(serializers.Serializer):
+    tasks = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        allow_empty=False, max_length=200,
+    )
+    decision = serializers.ChoiceField(choices=DecisionKind.choices)
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=MAX_COMMENT, default=""
+    )
+
+
+class BulkResultSerializer(serializers.Serializer):
+    task = serializers.IntegerField()
+    ok = serializers.BooleanField()
+    status = serializers.IntegerField(help_text="The HTTP status this task alone would get.")
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)
+
+
+class BulkDecisionResultSerializer(serializers.Serializer):
+    results = BulkResultSerializer(many=True)
+
+
+# --- workflows ---------------------------------------------------------------------
+
+
+class WorkflowVersionSerializer(serializers.ModelSerializer):
+    published_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = WorkflowVersion
+        fields = ["number", "content_hash", "triggers", "published_by", "published_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_published_by(self, version: WorkflowVersion) -> str | None:
+        return _username(version.published_by)
+
+
+class WorkflowSerializer(serializers.ModelSerializer):
+    latest_version = serializers.SerializerMethodField()
+    triggers = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Workflow
+        fields = ["key", "title", "description", "is_active", "latest_version", "triggers"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_latest_version(self, workflow: Workflow) -> int | None:
+        latest = workflow.latest_version
+        return latest.number if latest else None
+
+    def get_triggers(self, workflow: Workflow) -> list[str]:
+        latest = workflow.latest_version
+        return list(latest.triggers) if latest else []
+
+
+class WorkflowDetailSerializer(WorkflowSerializer):
+    versions = WorkflowVersionSerializer(many=True, read_only=True)
+    recipe = serializers.SerializerMethodField(help_text="The latest version's source text.")
+
+    class Meta(WorkflowSerializer.Meta):
+        fields = [*WorkflowSerializer.Meta.fields, "versions", "recipe"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_recipe(self, workflow: Workflow) -> str | None:
+        latest = workflow.latest_version
+        return latest.source if latest else None
+
+
+class PublishResultSerializer(serializers.Serializer):
+    workflow = serializers.CharField()
+    version = serializers.IntegerField()
+    created = serializers.BooleanField(help_text="False when identical content was published.")
+
+
+class SimulateInputSerializer(serializers.Serializer):
+    inputs = serializers.DictField(required=False, default=dict)
+    requester = serializers.CharField(max_length=150)
+    at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class PlannedAssigneeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    on_behalf_of = serializers.CharField(allow_null=True)
+    chain = serializers.ListField(child=serializers.CharField())
+
+
+class PlannedStepSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    skipped = serializers.BooleanField()
+    reason = serializers.CharField(allow_blank=True)
+    assignees = PlannedAssigneeSerializer(many=True)
+
+
+class SimulationSerializer(serializers.Serializer):
+    workflow = serializers.CharField()
+    version = serializers.IntegerField()
+    steps = PlannedStepSerializer(many=True)

@@ -1,0 +1,194 @@
+"""Tasks: the inbox, one task, decisions (one or many), delegation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import F, QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request as DRFRequest
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from approvals import selectors, services
+from approvals.api.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from approvals.api.serializers import (
+    BulkDecisionInputSerializer,
+    BulkDecisionResultSerializer,
+    DecisionInputSerializer,
+    DecisionResultSerializer,
+    DelegateInputSerializer,
+    TaskSerializer,
+)
+from approvals.choices import Via
+from approvals.errors import ApprovalError, NotFound
+from approvals.filters import TaskFilter
+from approvals.models import Task
+from orgchart.models import Person
+
+from .base import Pagination, errors, id_parameter, parse_id
+from .requests import request_payload
+
+TAGS = ["tasks"]
+_JOINED = ("request", "request__workflow", "request__requester", "assignee", "on_behalf_of")
+
+
+def visible_task(person: Any, task_id: object) -> Task:
+    """One task of a request the person may see, or 404."""
+    task = (
+        selectors.tasks_visible_to(person)
+        .select_related(*_JOINED)
+        .filter(pk=parse_id(task_id, "task"))
+        .first()
+    )
+    if task is None:
+        raise NotFound("No such task.")
+    return task
+
+
+def _task_data(task_id: int) -> dict[str, Any]:
+    return TaskSerializer(Task.objects.select_related(*_JOINED).get(pk=task_id)).data
+
+
+class TaskListView(generics.ListAPIView):
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+    pagination_class = Pagination
+
+    def get_queryset(self) -> QuerySet[Task]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Task.objects.none()
+        person = self.request.user
+        wants_inbox = TaskFilter(self.request.query_params, request=self.request).is_inbox
+        # The hot path is the inbox selector (one indexed query); anything wider is
+        # limited to the requests the caller may see.
+        base = selectors.inbox_for(person) if wants_inbox else selectors.tasks_visible_to(person)
+        return base.select_related(*_JOINED).order_by(
+            F("due_at").asc(nulls_last=True), "created_at", "pk"
+        )
+
+    @extend_schema(
+        tags=TAGS,
+        summary="The caller's inbox (open tasks, oldest due first)",
+        description="Defaults: `state=open`, `assignee=me`. `state=all`, `assignee=all` or a "
+        "username widen the list, within the requests the caller may see.",
+        responses={200: TaskSerializer(many=True), **errors(400, 401, 404)},
+    )
+    def get(self, request: DRFRequest, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class TaskDetailView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        summary="One task",
+        parameters=[id_parameter("Task id")],
+        responses={200: TaskSerializer, **errors(401, 404)},
+    )
+    def get(self, request: DRFRequest, id: str) -> Response:
+        return Response(TaskSerializer(visible_task(request.user, id)).data)
+
+
+class TaskDecisionView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Decide a task (assignee only)",
+        description="`reject` and `request_changes` need a comment. 409 if the task is "
+        "already decided or closed.",
+        request=DecisionInputSerializer,
+        parameters=[id_parameter("Task id"), IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: DecisionResultSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @idempotent
+    def post(self, request: DRFRequest, id: str) -> Response:
+        task = visible_task(request.user, id)
+        body = DecisionInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        decided = services.decide(
+            task_id=task.pk,
+            actor=request.user,
+            decision=body.validated_data["decision"],
+            comment=body.validated_data["comment"],
+            via=Via.API,
+        )
+        return Response(
+            {"task": _task_data(decided.pk), "request": request_payload(decided.request_id)}
+        )
+
+
+class TaskDelegateView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Delegate a task to another person; returns the new task",
+        request=DelegateInputSerializer,
+        parameters=[id_parameter("Task id"), IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: TaskSerializer, **errors(400, 401, 403, 404, 409)},
+    )
+    @idempotent
+    def post(self, request: DRFRequest, id: str) -> Response:
+        task = visible_task(request.user, id)
+        body = DelegateInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        to = Person.objects.filter(username=body.validated_data["to"]).first()
+        if to is None:
+            raise ValidationError({"to": ["No person with this username."]})
+        new = services.delegate(
+            task_id=task.pk,
+            actor=request.user,
+            to=to,
+            comment=body.validated_data["comment"],
+            via=Via.API,
+        )
+        return Response(_task_data(new.pk))
+
+
+class TaskBulkDecisionView(APIView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Decide several tasks; one result per task",
+        description="Each task is decided in its own transaction: one failing never fails "
+        "the others. `status` is what that task alone would have answered.",
+        request=BulkDecisionInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        responses={200: BulkDecisionResultSerializer, **errors(400, 401, 409)},
+    )
+    @idempotent
+    def post(self, request: DRFRequest) -> Response:
+        body = BulkDecisionInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        ids = list(dict.fromkeys(data["tasks"]))  # once each, in the order given
+        visible = set(
+            selectors.tasks_visible_to(request.user)
+            .filter(pk__in=ids)
+            .values_list("pk", flat=True)
+        )
+        results = []
+        for task_id in ids:
+            if task_id not in visible:
+                results.append(_result(task_id, NotFound("No such task.")))
+                continue
+            try:
+                decided = services.decide(
+                    task_id=task_id,
+                    actor=request.user,
+                    decision=data["decision"],
+                    comment=data["comment"],
+                    via=Via.API,
+                )
+            except ApprovalError as exc:
+                results.append(_result(task_id, exc))
+            else:
+                results.append(
+                    {"task": task_id, "ok": True, "status": 200, "detail": decided.state}
+                )
+        return Response({"results": results})
+
+
+def _result(task_id: int, exc: ApprovalError) -> dict[str, Any]:
+    return {
+        "task": task_id, "ok": False, "status": exc.status, "detail": exc.message,
+        "code": exc.code,
+    }
