@@ -8,6 +8,8 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("audit/", include("audit.urls")),
     path("me/", include("orgchart.urls")),
+    path("reports/", include("approvals.reports_urls")),
+    path("n/", include("approvals.notifications.urls")),
     path("", include("approvals.urls")),
 ]
 
