@@ -1,0 +1,2 @@
+"""The employee web pages: inbox, submit, requests. Thin: parse, call one
+service or selector, render."""
