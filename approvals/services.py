@@ -237,7 +237,7 @@ def _open_step(
     for item in routed:
         task = new_task(request=request, step=step, routed=item, rungs=rungs)
         if item.fallback:
-            _audit(request, "routing_fallback", SYSTEM, **_task_info(task), **item.fallback)
+            _audit(request, "routing_fallback", SYSTEM, **_task_info(task), fallback=item.fallback)
         _audit(
             request,
             "task_assigned",

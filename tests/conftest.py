@@ -24,6 +24,12 @@ postgres_only = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """PBKDF2 costs ~0.3 s a person; tests make hundreds of people."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings):
     """Celery tasks run inline unless a test asks for a real broker."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
