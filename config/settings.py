@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "orgchart",
     "audit",
     "approvals",
+    "approvals.notifications",
     "approvals.api",
 ]
 
@@ -215,7 +216,47 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-sla": {"task": "approvals.tasks.sweep_sla_task", "schedule": timedelta(minutes=1)},
+    # Hands the broker every outbox row that never reached it (Redis was down) and
+    # every retry that is due.
+    "requeue-outbox": {"task": "approvals.tasks.requeue_outbox", "schedule": timedelta(minutes=1)},
+    # Reminders of people who chose a daily digest, once an hour (each person's
+    # held reminders go out when NOTIFY_DIGEST_HOUR comes round).
+    "reminder-digests": {
+        "task": "approvals.tasks.send_reminder_digests",
+        "schedule": timedelta(hours=1),
+    },
 }
+
+# --- Notifications ------------------------------------------------------------
+# Slack: a bot token for chat.postMessage (SLACK_API_URL lets tests use a local fake),
+# or an incoming webhook; the signing secret verifies interactivity callbacks.
+SLACK_BOT_TOKEN = env.str("SLACK_BOT_TOKEN", default="")
+SLACK_SIGNING_SECRET = env.str("SLACK_SIGNING_SECRET", default="")
+SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
+SLACK_WEBHOOK_URL = env.str("SLACK_WEBHOOK_URL", default="")
+# Where Slack's response_url may point (a callback's own URL is only followed there).
+SLACK_RESPONSE_URL_PREFIXES = env.list(
+    "SLACK_RESPONSE_URL_PREFIXES", default=["https://hooks.slack.com/"]
+)
+# Microsoft Teams: an incoming webhook (a channel) that receives Adaptive Cards.
+TEAMS_WEBHOOK_URL = env.str("TEAMS_WEBHOOK_URL", default="")
+# Messages to one person about one request within this window go out as one.
+NOTIFY_COLLAPSE_SECONDS = env.int("NOTIFY_COLLAPSE_SECONDS", default=60)
+# The local hour (TIME_ZONE) at which daily reminder digests go out.
+NOTIFY_DIGEST_HOUR = env.int("NOTIFY_DIGEST_HOUR", default=8)
+# One-click action links in messages expire after this many seconds.
+ACTION_LINK_MAX_AGE = env.int("ACTION_LINK_MAX_AGE", default=7 * 24 * 3600)
+# Outbox delivery: attempts before a row is marked failed, and the backoff
+# (base * 2**(attempt-1), capped).
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+OUTBOX_RETRY_BASE_SECONDS = env.int("OUTBOX_RETRY_BASE_SECONDS", default=30)
+OUTBOX_RETRY_MAX_SECONDS = env.int("OUTBOX_RETRY_MAX_SECONDS", default=3600)
+# A row handed to the broker (or claimed by a worker) this long ago without an
+# outcome was lost (a broker restart, a killed worker): the sweep queues it again.
+OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=600)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# The SLA sweep claims due requests in batches of this size.
+SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=100)
 
 # --- Approvals ----------------------------------------------------------------
 APPROVALS = {

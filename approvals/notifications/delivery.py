@@ -1,0 +1,229 @@
+"""Delivering the outbox: claim a row (exactly once), send it outside any
+transaction, record the outcome; retry with exponential backoff; re-queue what
+never reached the broker; send the daily reminder digests."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .channels import DeliveryError, channel_module
+from .choices import CLAIMABLE_STATES, PERSON_CHANNELS, Kind, OutboxState
+from .links import absolute
+from .models import Outbox
+
+logger = logging.getLogger(__name__)
+_OS = OutboxState
+
+
+def enqueue(ids: list[int], *, now: datetime | None = None) -> int:
+    """Hand outbox rows to the broker. Safe to call any time: a broker that is down
+    is logged and the rows stay pending for the re-queue sweep. Returns how many
+    rows the broker took."""
+    from approvals.tasks import deliver_outbox
+
+    now = now or timezone.now()
+    rows = list(
+        Outbox.objects.filter(pk__in=ids, state__in=CLAIMABLE_STATES)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", "next_attempt_at")
+    )
+    handed = 0
+    for pk, due in rows:
+        countdown = max(0.0, (due - now).total_seconds())
+        try:
+            deliver_outbox.apply_async((pk,), countdown=countdown or None)
+        except Exception as exc:  # the broker is down: kombu raises many kinds
+            logger.warning(
+                "outbox: broker unavailable (%s); %d row(s) stay pending for the re-queue sweep",
+                exc,
+                len(rows) - handed,
+            )
+            Outbox.objects.filter(pk=pk, state__in=CLAIMABLE_STATES).update(
+                last_error=f"broker unavailable at {now:%Y-%m-%d %H:%M:%S}: {exc}"[:1000]
+            )
+            return handed
+        handed += 1
+        if not countdown:
+            # Held rows (countdown) stay pending, so the sweep still covers them if the
+            # delayed message is lost.
+            # (A row whose delivery already failed waits for its retry: not "queued".)
+            Outbox.objects.filter(
+                pk=pk, state__in=CLAIMABLE_STATES, next_attempt_at__lte=now
+            ).update(state=_OS.QUEUED, queued_at=now)
+    return handed
+
+
+def deliver(outbox_id: int, *, now: datetime | None = None) -> str:
+    """Deliver one outbox row: "sent", "retry", "failed" or "skipped" (someone else
+    claimed it, it is done, or it is not due yet)."""
+    now = now or timezone.now()
+    # The claim: a conditional UPDATE that must change exactly one row. Two workers
+    # given the same row both run it; one changes the row, the other changes nothing.
+    claimed = Outbox.objects.filter(
+        pk=outbox_id, state__in=CLAIMABLE_STATES, next_attempt_at__lte=now
+    ).update(state=_OS.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if claimed != 1:
+        return "skipped"
+    row = Outbox.objects.select_related("recipient", "subscription").get(pk=outbox_id)
+    merged = _claim_collapsible(row, now)
+    try:
+        channel_module(row.channel).send(row, merged)
+    except Exception as exc:  # any failure is recorded on the row, never raised
+        return _record_failure(row, merged, exc, now)
+    Outbox.objects.filter(pk=row.pk, state=_OS.SENDING).update(
+        state=_OS.SENT, sent_at=now, last_error=""
+    )
+    if merged:
+        Outbox.objects.filter(pk__in=[m.pk for m in merged], state=_OS.SENDING).update(
+            state=_OS.COLLAPSED, sent_at=now
+        )
+    return "sent"
+
+
+def _claim_collapsible(row: Outbox, now: datetime) -> list[Outbox]:
+    """Claim every other waiting message to the same person about the same request
+    on the same channel: they go out inside this one (no notification storms)."""
+    if (
+        settings.NOTIFY_COLLAPSE_SECONDS <= 0
+        or row.channel not in PERSON_CHANNELS
+        or row.recipient_id is None
+        or row.request_id is None
+        or row.kind == Kind.REMINDER_DIGEST
+    ):
+        return []
+    Outbox.objects.filter(
+        recipient_id=row.recipient_id,
+        request_id=row.request_id,
+        channel=row.channel,
+        state__in=CLAIMABLE_STATES,
+    ).exclude(pk=row.pk).exclude(kind=Kind.REMINDER_DIGEST).update(
+        state=_OS.SENDING, claimed_at=now, collapsed_into=row
+    )
+    return list(Outbox.objects.filter(collapsed_into=row, state=_OS.SENDING).order_by("pk"))
+
+
+def backoff(attempts: int) -> timedelta:
+    seconds = settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1)
+    return timedelta(seconds=min(seconds, settings.OUTBOX_RETRY_MAX_SECONDS))
+
+
+def _record_failure(row: Outbox, merged: list[Outbox], exc: Exception, now: datetime) -> str:
+    permanent = isinstance(exc, DeliveryError) and exc.permanent
+    error = f"attempt {row.attempts}: {type(exc).__name__}: {exc}"[:2000]
+    give_up = permanent or row.attempts >= settings.OUTBOX_MAX_ATTEMPTS
+    logger.warning("outbox %s (%s via %s) %s", row.pk, row.kind, row.channel, error)
+    Outbox.objects.filter(pk=row.pk, state=_OS.SENDING).update(
+        state=_OS.FAILED if give_up else _OS.PENDING,
+        next_attempt_at=now if give_up else now + backoff(row.attempts),
+        last_error=error,
+    )
+    if merged:
+        # Their content did not go out: they wait again, each on its own.
+        Outbox.objects.filter(pk__in=[m.pk for m in merged], state=_OS.SENDING).update(
+            state=_OS.PENDING, collapsed_into=None
+        )
+    if give_up:
+        return "failed"
+    enqueue([row.pk, *[m.pk for m in merged]], now=now)
+    return "retry"
+
+
+@dataclass
+class RequeueResult:
+    reset: int = 0  # claimed by a worker that never finished
+    due: int = 0  # rows that should be with the broker
+    queued: int = 0  # rows the broker took
+
+    def __str__(self) -> str:
+        return f"outbox: {self.queued}/{self.due} re-queued, {self.reset} stale claims reset"
+
+
+def requeue(*, now: datetime | None = None, limit: int = 500) -> RequeueResult:
+    """The re-queue sweep: give the broker every row that is due and not with it
+    (the broker was down at commit, a retry is due, a queued message was lost)."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.OUTBOX_STALE_SECONDS)
+    result = RequeueResult()
+    result.reset = Outbox.objects.filter(state=_OS.SENDING, claimed_at__lt=stale).update(
+        state=_OS.PENDING,
+        collapsed_into=None,
+        last_error="the worker that claimed it never finished; queued again",
+    )
+    due = list(
+        Outbox.objects.filter(
+            Q(state=_OS.PENDING, next_attempt_at__lte=now)
+            | Q(state=_OS.QUEUED, next_attempt_at__lt=stale, queued_at__lt=stale)
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    result.due = len(due)
+    if due:
+        result.queued = enqueue(due, now=now)
+    return result
+
+
+def retry_now(ids: list[int]) -> int:
+    """An operator's "retry" (admin action): failed or waiting rows get a fresh
+    budget of attempts and go to the broker now."""
+    now = timezone.now()
+    changed = Outbox.objects.filter(
+        pk__in=ids, state__in=[_OS.FAILED, _OS.PENDING, _OS.QUEUED]
+    ).update(state=_OS.PENDING, attempts=0, next_attempt_at=now)
+    transaction.on_commit(lambda: enqueue(list(ids)), robust=True)
+    return changed
+
+
+def send_digests(*, now: datetime | None = None, force: bool = False) -> int:
+    """Collect each person's held reminders into one digest message per channel.
+    Runs hourly; acts at NOTIFY_DIGEST_HOUR local time (or always with ``force``)."""
+    now = now or timezone.now()
+    if not force and timezone.localtime(now).hour != settings.NOTIFY_DIGEST_HOUR:
+        return 0
+    made: list[int] = []
+    pairs = (
+        Outbox.objects.filter(state=_OS.DIGEST)
+        .values_list("recipient_id", "channel")
+        .distinct()
+        .order_by("recipient_id", "channel")
+    )
+    for person_id, channel in list(pairs):
+        with transaction.atomic():
+            held = list(
+                Outbox.objects.select_for_update()
+                .filter(state=_OS.DIGEST, recipient_id=person_id, channel=channel)
+                .order_by("created_at")
+            )
+            if not held:
+                continue
+            payload = {
+                "event": Kind.REMINDER_DIGEST,
+                "items": [h.payload for h in held],
+                "inbox_url": absolute("/"),
+            }
+            try:
+                with transaction.atomic():
+                    digest = Outbox.objects.create(
+                        dedup_key=f"digest:p{person_id}:{channel}:{held[-1].pk}",
+                        kind=Kind.REMINDER_DIGEST,
+                        channel=channel,
+                        recipient_id=person_id,
+                        payload=payload,
+                        next_attempt_at=now,
+                    )
+            except IntegrityError:
+                continue
+            Outbox.objects.filter(pk__in=[h.pk for h in held]).update(
+                state=_OS.COLLAPSED, collapsed_into=digest
+            )
+            made.append(digest.pk)
+    if made:
+        enqueue(made, now=now)
+    return len(made)

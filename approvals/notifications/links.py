@@ -1,0 +1,112 @@
+"""Absolute links in messages, and one-click action links: signed, expiring,
+single-use tokens (django.core.signing with a salt; spent nonces in UsedToken)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.urls import NoReverseMatch, reverse
+
+# A salt of its own, so no other signed value of the project is accepted as a link.
+ACTION_SALT = "approvals.notifications.action-link"
+DECISIONS = ("approve", "reject", "request_changes")
+
+
+def absolute(path: str) -> str:
+    return f"{settings.SITE_URL}{path}"
+
+
+def _reverse_or(name: str, pk: int, fallback: str) -> str:
+    try:
+        return reverse(name, args=[pk])
+    except NoReverseMatch:
+        return fallback
+
+
+def request_url(request_id: int) -> str:
+    return absolute(_reverse_or("approvals:request_detail", request_id, f"/requests/{request_id}/"))
+
+
+def task_url(task_id: int) -> str:
+    return absolute(_reverse_or("approvals:task_detail", task_id, f"/tasks/{task_id}/"))
+
+
+class LinkError(Exception):
+    """An action link that cannot be used; ``status`` is the page's HTTP status."""
+
+    status = 400
+
+
+class LinkInvalid(LinkError):
+    status = 400
+
+
+class LinkExpired(LinkError):
+    status = 410
+
+
+class LinkUsed(LinkError):
+    status = 410
+
+
+@dataclass(frozen=True)
+class ActionClaim:
+    """What a valid action link lets its holder do."""
+
+    task_id: int
+    person_id: int
+    decision: str
+    nonce: str
+    via: str
+    # Links posted where others can read them (a Teams or Slack channel) work only
+    # for the person, logged in; links sent to a personal inbox are the credential.
+    login_required: bool
+
+
+def make_action_token(
+    *, task_id: int, person_id: int, decision: str, via: str, login_required: bool = False
+) -> str:
+    if decision not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}")
+    data = {
+        "t": task_id,
+        "p": person_id,
+        "d": decision,
+        "v": via,
+        "l": int(login_required),
+        "n": secrets.token_urlsafe(12),
+    }
+    return signing.dumps(data, salt=ACTION_SALT, compress=True)
+
+
+def action_url(**kwargs: object) -> str:
+    token = make_action_token(**kwargs)  # type: ignore[arg-type]
+    return absolute(reverse("notifications:action", args=[token]))
+
+
+def read_action_token(token: str) -> ActionClaim:
+    """The claim of a valid, unexpired token, or LinkInvalid / LinkExpired.
+    (Whether it was spent already is UsedToken's business: see views.)"""
+    try:
+        data = signing.loads(token, salt=ACTION_SALT, max_age=settings.ACTION_LINK_MAX_AGE)
+    except signing.SignatureExpired as exc:
+        raise LinkExpired("This link has expired.") from exc
+    except signing.BadSignature as exc:
+        raise LinkInvalid("This link is not valid (it may have been altered).") from exc
+    try:
+        claim = ActionClaim(
+            task_id=int(data["t"]),
+            person_id=int(data["p"]),
+            decision=str(data["d"]),
+            nonce=str(data["n"]),
+            via=str(data.get("v", "email")),
+            login_required=bool(data.get("l")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LinkInvalid("This link is not valid.") from exc
+    if claim.decision not in DECISIONS:
+        raise LinkInvalid("This link is not valid.")
+    return claim

@@ -1,0 +1,34 @@
+"""Celery tasks: thin wrappers that take an id (or nothing), call one function, and
+return a short summary. Started by beat or after commit, never inside a transaction."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from approvals import sla
+from approvals.notifications import delivery
+
+
+@shared_task(name="approvals.tasks.sweep_sla_task", ignore_result=True)
+def sweep_sla_task() -> str:
+    """Every minute (beat): one SLA pass."""
+    return str(sla.sweep())
+
+
+@shared_task(name="approvals.tasks.deliver_outbox", ignore_result=True, acks_late=True)
+def deliver_outbox(outbox_id: int) -> str:
+    """Deliver one outbox row. Failures are recorded on the row (with its retry
+    time), never raised: the row, not Celery, keeps the retry state."""
+    return delivery.deliver(outbox_id)
+
+
+@shared_task(name="approvals.tasks.requeue_outbox", ignore_result=True)
+def requeue_outbox() -> str:
+    """Every minute (beat): hand the broker what never reached it and due retries."""
+    return str(delivery.requeue())
+
+
+@shared_task(name="approvals.tasks.send_reminder_digests", ignore_result=True)
+def send_reminder_digests() -> int:
+    """Hourly (beat): at NOTIFY_DIGEST_HOUR, one digest per person who chose it."""
+    return delivery.send_digests()
