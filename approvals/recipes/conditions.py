@@ -80,7 +80,8 @@ def check_when(
         compiled.whole_inputs and known - set(by_name)
     ):
         return []  # reads an input whose spec is faulty: no sample to try it with
-    texts = [text, *compiled.operands]
+    # The operands first: a type error is then shown in the smallest part that has it.
+    texts = [*compiled.operands, text]
     for part in texts:
         problem = _try_samples(part, specs, whole=part is text)
         if problem:
@@ -98,7 +99,7 @@ def _try_samples(text: str, specs: Sequence[InputSpec], *, whole: bool) -> str |
             value = cel.run(compiled, activation)
         except Exception as exc:
             if cel.is_type_error(exc):
-                return f"has a type error: {cel.describe_error(exc)}"
+                return f"has a type error: {_type_hint(cel.describe_error(exc))}"
             failures.append(cel.describe_error(exc))
             continue
         if not _is_bool(value):
@@ -110,6 +111,15 @@ def _try_samples(text: str, specs: Sequence[InputSpec], *, whole: bool) -> str |
         # Failing whatever the values: an index of a missing key, say.
         return f"fails for every value: {failures[0]}"
     return None
+
+
+def _type_hint(detail: str) -> str:
+    if "IntType" in detail and "DoubleType" in detail:
+        return (
+            "CEL does not mix int and double: compare integer inputs with whole "
+            "numbers (14) and money or number inputs with decimals (14.0)"
+        )
+    return f"these values do not go together ({detail})"
 
 
 def _sample_activation(specs: Sequence[InputSpec], variant: int) -> dict[str, Any]:

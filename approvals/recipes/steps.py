@@ -145,7 +145,7 @@ def _parse_approver(
         if spec is None:
             ctx.fault(path, f"{ref.raw!r} names no input of this workflow")
         elif spec.type != "user":
-            ctx.fault(path, f"{ref.raw!r}: input {ref.value!r} is a {spec.type}, not a user")
+            ctx.fault(path, f"{ref.raw!r}: input {ref.value!r} is of type {spec.type}, not user")
     return ref
 
 
@@ -254,7 +254,7 @@ def _parse_deadline(
     if on_timeout not in ON_TIMEOUT:
         where = f"{path}.on_timeout"
         if "on_timeout" not in item:
-            ctx.fault(where, f"timeout needs an on_timeout ({' | '.join(ON_TIMEOUT)})")
+            ctx.fault(f"{path}.timeout", f"timeout needs an on_timeout ({' | '.join(ON_TIMEOUT)})")
         else:
             ctx.fault(
                 where, f"on_timeout must be one of {', '.join(ON_TIMEOUT)}, not {on_timeout!r}"

@@ -95,6 +95,10 @@ def _load_yaml(text: str) -> Loaded:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "malformed YAML"
+        if exc.context and exc.problem and exc.context_mark:
+            # "while parsing a flow sequence (line 5): expected ',' or ']'": the
+            # problem is often found lines after where it began.
+            problem = f"{exc.context} (line {exc.context_mark.line + 1}): {problem}"
         loaded.faults.append(
             Fault("recipe", f"invalid YAML: {problem}", mark.line + 1 if mark else None)
         )
