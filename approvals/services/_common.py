@@ -1,0 +1,171 @@
+"""What every service shares: locking in one order, the audit writer, input checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from approvals.choices import RequestState, TaskState, Via
+from approvals.errors import InvalidInput, NotFound
+from approvals.models import Request, Task
+from approvals.recipes import (
+    Fault,
+    InputError,
+    Recipe,
+    clean_inputs,
+)
+from audit.services import Actor, record_event
+from orgchart.models import Person
+
+MAX_COMMENT = 10_000
+
+
+def lock_request(request_id: int) -> Request:
+    try:
+        return (
+            Request.objects.select_for_update(of=("self",))
+            .select_related("workflow", "workflow_version", "requester")
+            .get(pk=request_id)
+        )
+    except (Request.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such request.") from None
+
+
+def lock_task(task_id: int) -> tuple[Request, Task]:
+    """Lock the task's request first, then the task: every service takes locks in
+    this order, so two services never wait on each other in a cycle."""
+    try:
+        request_id = Task.objects.filter(pk=task_id).values_list("request_id", flat=True).first()
+    except (ValueError, TypeError):
+        request_id = None
+    if request_id is None:
+        raise NotFound("No such task.")
+    request = lock_request(request_id)
+    task = (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("assignee", "on_behalf_of")
+        .get(pk=task_id)
+    )
+    return request, task
+
+
+def snapshot(request: Request) -> dict[str, Any]:
+    return {
+        "state": request.state,
+        "current_step": request.current_step or None,
+        "round": request.round,
+        "decided_at": request.decided_at,
+    }
+
+
+def log_event(request: Request, event_type: str, actor: Actor, **payload: Any) -> None:
+    record_event(
+        event_type=event_type,
+        actor=actor,
+        request_id=request.pk,
+        workflow_key=request.workflow.key,
+        workflow_version=request.workflow_version.number,
+        payload=payload,
+        snapshot=snapshot(request),
+        inputs=request.inputs,
+    )
+
+
+def actor_of(person: Person, *, via: str, task: Task | None = None) -> Actor:
+    return Actor(
+        user=person.username,
+        role=(task.role or None) if task else None,
+        on_behalf_of=task.on_behalf_of.username if task and task.on_behalf_of else None,
+        via=via,
+    )
+
+
+SLA_ACTOR = Actor(user="system", via=Via.SLA)
+
+
+def task_info(task: Task) -> dict[str, Any]:
+    return {
+        "task": task.pk,
+        "step": task.step_id,
+        "assignee": task.assignee.username,
+        "on_behalf_of": task.on_behalf_of.username if task.on_behalf_of else None,
+        "chain": task.delegation_chain,
+        "role": task.role or None,
+        "due_at": task.due_at,
+    }
+
+
+def clean_request_inputs(recipe: Recipe, inputs: Any) -> dict[str, Any]:
+    """Inputs checked against the recipe, and every ``user`` input against the org chart."""
+    try:
+        cleaned = clean_inputs(recipe, inputs)
+    except InputError as exc:
+        raise InvalidInput(str(exc), code="invalid_inputs", faults=exc.faults) from exc
+    people = {spec.name: cleaned[spec.name] for spec in recipe.inputs if spec.type == "user"}
+    people = {k: v for k, v in people.items() if v}
+    if people:
+        known = set(
+            Person.objects.filter(username__in=people.values(), is_active=True).values_list(
+                "username", flat=True
+            )
+        )
+        faults = [
+            Fault(f"inputs.{name}", f"no active person {username!r} in the org chart")
+            for name, username in people.items()
+            if username not in known
+        ]
+        if faults:
+            message = "; ".join(str(f) for f in faults)
+            raise InvalidInput(message, code="invalid_inputs", faults=faults)
+    return cleaned
+
+
+def clean_comment(comment: Any, *, required: bool) -> str:
+    if comment is None:
+        comment = ""
+    if not isinstance(comment, str):
+        raise InvalidInput(
+            "The comment must be text.",
+            code="invalid_comment",
+            faults=[Fault("comment", "must be text")],
+        )
+    comment = comment.strip()
+    if required and not comment:
+        raise InvalidInput(
+            "A comment is required to reject or request changes.",
+            code="comment_required",
+            faults=[Fault("comment", "required")],
+        )
+    if len(comment) > MAX_COMMENT:
+        raise InvalidInput(
+            f"The comment is longer than {MAX_COMMENT} characters.",
+            code="invalid_comment",
+            faults=[Fault("comment", "too long")],
+        )
+    return comment
+
+
+def close_open_tasks(
+    request: Request, *, now: datetime, step_id: str | None = None, expire: bool = False
+) -> list[int]:
+    """Cancel (or expire) the open tasks of the request, or of one step of it."""
+    tasks = Task.objects.select_for_update(of=("self",)).filter(
+        request=request, state=TaskState.OPEN
+    )
+    if step_id is not None:
+        tasks = tasks.filter(step_id=step_id, round=request.round)
+    closed = []
+    for task in tasks:
+        task.expire() if expire else task.cancel()
+        task.decided_at = now
+        task.sla_next_at = None
+        task.save(update_fields=["state", "decided_at", "sla_next_at"])
+        closed.append(task.pk)
+    return closed
+
+
+def open_pair(task_id: int) -> tuple[Request, Task] | None:
+    request, task = lock_task(task_id)
+    if task.state != TaskState.OPEN or request.state != RequestState.PENDING:
+        return None
+    return request, task
