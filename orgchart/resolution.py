@@ -323,7 +323,11 @@ def _every_member(resolver: _Resolver, role: str, members: list[Person]) -> list
 
 
 def resolve_fallback(
-    role_name: str, *, requester: Person, workflow_key: str = "", at: datetime | None = None,
+    role_name: str,
+    *,
+    requester: Person,
+    workflow_key: str = "",
+    at: datetime | None = None,
     advance: bool = True,
 ) -> Assignment:
     """Somebody who can act when a reference could not be resolved.
@@ -374,7 +378,7 @@ def resolve_fallback(
 
 
 def describe(assignment: Assignment) -> str:
-    """"Dave, on behalf of Bob, via Carol": who acts, for whom, through whom."""
+    """ "Dave, on behalf of Bob, via Carol": who acts, for whom, through whom."""
     names = list(assignment.chain_names)
     if len(names) != len(assignment.chain):
         by_username = dict(
@@ -386,7 +390,5 @@ def describe(assignment: Assignment) -> str:
     text = f"{names[-1]}, on behalf of {names[0]}"
     via = names[1:-1]
     if via:
-        text += ", via " + (
-            via[0] if len(via) == 1 else ", ".join(via[:-1]) + " and " + via[-1]
-        )
+        text += ", via " + (via[0] if len(via) == 1 else ", ".join(via[:-1]) + " and " + via[-1])
     return text
