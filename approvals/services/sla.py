@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -183,13 +184,20 @@ def sla_act(*, task_id: int, now: datetime) -> list[str]:
 
 
 def reassign_open_tasks(
-    *, from_person: Person, reason: str, to: Person | None = None
+    *,
+    from_person: Person,
+    reason: str,
+    to: Person | None = None,
+    workflow_keys: list[str] | None = None,
 ) -> list[Task]:
     """Move every open task of a person who can no longer act: to ``to`` (an absence's
     delegate) or, by default, through resolution of that person (their manager when
     they left, their delegate when away). Audited per task, request by request."""
     moved: list[Task] = []
-    task_ids = list(Task.objects.open().filter(assignee=from_person).values_list("pk", flat=True))
+    tasks = Task.objects.open().filter(assignee=from_person)
+    if workflow_keys:
+        tasks = tasks.filter(request__workflow__key__in=workflow_keys)
+    task_ids = list(tasks.values_list("pk", flat=True))
     for task_id in task_ids:
         with transaction.atomic():
             pair = open_pair(task_id)
@@ -223,3 +231,40 @@ def reassign_open_tasks(
             )
             moved.append(new)
     return moved
+
+
+def move_tasks_of_started_absences(*, now: datetime | None = None) -> int:
+    """Absences that move open tasks and have started: their owners' open tasks go to
+    the delegate (following the delegate's own absences), once per absence. The
+    claim and the moves commit together, so a failure is retried by the next sweep."""
+    from orgchart.models import Absence
+    from orgchart.services import absence_claim_task_move
+
+    now = now or timezone.now()
+    moved = 0
+    due = Absence.objects.filter(
+        move_open_tasks=True, tasks_moved_at__isnull=True, start__lte=now, end__gt=now
+    ).select_related("person", "delegate")
+    for absence in due:
+        with transaction.atomic():
+            if not absence_claim_task_move(absence_id=absence.pk, at=now):
+                continue
+            moved += len(
+                reassign_open_tasks(
+                    from_person=absence.person,
+                    to=absence.delegate,
+                    workflow_keys=list(absence.workflows or []),
+                    reason=(
+                        f"{absence.person.username} is away until "
+                        f"{timezone.localtime(absence.end):%Y-%m-%d}; open tasks move to "
+                        f"{absence.delegate.username if absence.delegate else 'their manager'}"
+                    ),
+                )
+            )
+    return moved
+
+
+def on_person_deactivated(sender: Any, *, person: Person, **_: Any) -> None:
+    """orgchart.signals.person_deactivated: inside the deactivation's transaction, move
+    the person's open tasks (resolution sends them to the manager)."""
+    reassign_open_tasks(from_person=person, reason=f"{person.username} has left")
