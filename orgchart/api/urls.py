@@ -1,3 +1,12 @@
-"""Routes (filled in by the owner of this module)."""
+"""Org chart routes under /api/v1/: people/, roles/, out-of-office/."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from .views import OutOfOfficeViewSet, PersonViewSet, RoleViewSet
+
+router = SimpleRouter()
+router.register("people", PersonViewSet, basename="person")
+router.register("roles", RoleViewSet, basename="role")
+router.register("out-of-office", OutOfOfficeViewSet, basename="out-of-office")
+
+urlpatterns = router.urls

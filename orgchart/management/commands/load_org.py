@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("file", help="the org file (.yaml, .yml, .json or .csv)")
         parser.add_argument("--dry-run", action="store_true", help="print what would change")
         parser.add_argument("--format", choices=FORMATS, help="when the file name does not say")
-        parser.add_argument("--as", dest="actor", help="username recorded as having made the change")
+        parser.add_argument("--as", dest="actor", help="username recorded as making the change")
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])

@@ -1,0 +1,130 @@
+"""Org chart API: people, roles, and the caller's own out-of-office entries.
+
+Thin: read through ``selectors``, change through ``services``, map refusals to 400
+with field errors (or 404 for an absence that is not the caller's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from orgchart import selectors, services
+from orgchart.errors import OrgChartError
+
+from .serializers import (
+    AbsenceSerializer,
+    AbsenceUpdateSerializer,
+    AbsenceWriteSerializer,
+    PersonSerializer,
+    RoleSerializer,
+)
+
+
+class PersonViewSet(viewsets.ReadOnlyModelViewSet):
+    """The company directory; filters ``?department=``, ``?manager=USERNAME``,
+    ``?role=NAME``, ``?active=true|false``."""
+
+    serializer_class = PersonSerializer
+    lookup_field = "username"
+    lookup_value_regex = r"[\w.@+-]+"
+    filter_backends: list = []
+
+    def get_queryset(self) -> Any:
+        qs = selectors.people_list()
+        params = self.request.query_params
+        if params.get("department"):
+            qs = qs.filter(department=params["department"])
+        if params.get("manager"):
+            qs = qs.filter(manager__username=params["manager"])
+        if params.get("role"):
+            qs = qs.filter(roles__name=params["role"])
+        if "active" in params:
+            active = _ACTIVE.get(params["active"].strip().lower())
+            if active is None:
+                raise ValidationError({"active": ["Use true or false."]})
+            qs = qs.filter(is_active=active)
+        return qs.order_by("username")
+
+
+_ACTIVE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+class RoleViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = RoleSerializer
+    lookup_field = "name"
+    filter_backends: list = []
+    queryset = selectors.roles_list().order_by("name")
+
+
+def _refusal(exc: OrgChartError) -> Exception:
+    if exc.code == "not_found":
+        return NotFound(exc.message)
+    return ValidationError(exc.errors or {"non_field_errors": [exc.message]})
+
+
+class OutOfOfficeViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The caller's absences: list, add, change, remove."""
+
+    serializer_class = AbsenceSerializer
+
+    def get_queryset(self) -> Any:
+        return selectors.absences_of(self.request.user)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = AbsenceWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        start, end = services.day_window(data["start"], data["end"])
+        try:
+            absence = services.absence_create(
+                actor=request.user,
+                person=request.user,
+                start=start,
+                end=end,
+                delegate=data.get("delegate"),
+                workflows=data.get("workflows", []),
+                move_open_tasks=data.get("move_open_tasks", False),
+                note=data.get("note", ""),
+            )
+        except OrgChartError as exc:
+            raise _refusal(exc) from exc
+        return Response(AbsenceSerializer(absence).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        absence = self.get_object()
+        body = AbsenceUpdateSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        changes = dict(body.validated_data)
+        if "start" in changes or "end" in changes:
+            # A date-only end means "the last day away"; day_window applies it.
+            start, end = services.day_window(
+                changes.get("start", absence.start), changes.get("end", absence.end)
+            )
+            if "start" in changes:
+                changes["start"] = start
+            if "end" in changes:
+                changes["end"] = end
+        try:
+            absence = services.absence_update(
+                absence_id=absence.pk, actor=request.user, **changes
+            )
+        except OrgChartError as exc:
+            raise _refusal(exc) from exc
+        return Response(AbsenceSerializer(absence).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        absence = self.get_object()
+        try:
+            services.absence_delete(absence_id=absence.pk, actor=request.user)
+        except OrgChartError as exc:
+            raise _refusal(exc) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
