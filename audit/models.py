@@ -1,22 +1,73 @@
 """The append-only, hash-chained audit log.
 
 One row per event. Rows are chained per ``chain`` (``request:<id>`` for a
-request's life, ``workflow:<key>`` for publishing) with a gapless ``seq`` and
-``prev_hash``/``hash`` (SHA-256 over a canonical JSON of the event), so any
-edit, insertion or removal inside a chain is detectable by ``audit_verify``.
-There is no foreign key to the request: the audit outlives deleted requests.
+request's life, ``workflow:<key>`` for publishing, ``archive`` for archive runs)
+with a gapless ``seq`` and ``prev_hash``/``hash`` (SHA-256 over a canonical JSON
+of the event, see ``audit.hashing``), so any edit, insertion or removal inside a
+chain is detectable by ``audit_verify``. There is no foreign key to the request:
+the audit outlives deleted requests.
+
+Checkpoints hash every chain head into a chain of their own, so removing a whole
+chain is detectable too. Events past the hot window move to gzip files (the cold
+tier); ``ArchivedEvent`` keeps each one's hashes and query columns, so verify
+and query still cover them.
+
+Nothing in the application updates or deletes these rows: the model and its
+queryset refuse it, and on PostgreSQL a trigger does (migration 0003).
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
 
-class AuditEvent(models.Model):
+class AppendOnlyError(Exception):
+    """Raised by any attempt to change or remove an audit row from the application."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """A queryset that can read and insert, never update or delete."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+
+class AppendOnlyModel(models.Model):
+    """Rows are inserted once and never saved again or deleted."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+
+
+class AuditEvent(AppendOnlyModel):
+    """One thing that happened, in the hot tier (see the module docstring)."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(db_index=True)
+    # When the row was written (differs from ``at`` for imported history); the
+    # checkpoint looks only at rows written since the previous checkpoint.
+    recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     chain = models.CharField(max_length=120)
     seq = models.PositiveBigIntegerField()
     request_id = models.BigIntegerField(null=True, blank=True)
@@ -32,7 +83,7 @@ class AuditEvent(models.Model):
     # The request as it stood right after the event (state, step, inputs, tasks).
     snapshot = models.JSONField(default=dict)
     # A copy of the request's inputs at the event, for the auditors' questions
-    # ("purchase orders over 50,000"); indexed with GIN on PostgreSQL.
+    # ("purchase orders over 50,000"); indexed with GIN on PostgreSQL (migration 0003).
     inputs = models.JSONField(default=dict)
     imported = models.BooleanField(default=False)
     prev_hash = models.CharField(max_length=64)
@@ -49,6 +100,8 @@ class AuditEvent(models.Model):
             models.Index(fields=["request_id", "seq"], name="audit_request_seq"),
             # The auditor's questions: per workflow and type over a time range.
             models.Index(fields=["workflow_key", "event_type", "at"], name="audit_wf_type_at"),
+            # "Every approval in Q3", whatever the workflow.
+            models.Index(fields=["event_type", "at"], name="audit_type_at"),
             # "Everything Bob did", including on behalf of others.
             models.Index(fields=["actor_username", "at"], name="audit_actor_at"),
             models.Index(fields=["on_behalf_of_username", "at"], name="audit_behalf_at"),
@@ -56,3 +109,110 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain}#{self.seq} {self.event_type}"
+
+
+class AuditArchive(AppendOnlyModel):
+    """One gzip JSON-lines file of the cold tier and its checksum.
+
+    ``name`` is relative to ``settings.AUDIT_ARCHIVE_DIR``; each line is one
+    event's hashed material plus its hash, in (chain, seq) order."""
+
+    name = models.CharField(max_length=255, unique=True)
+    sha256 = models.CharField(max_length=64)
+    event_count = models.PositiveIntegerField()
+    first_at = models.DateTimeField()
+    last_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ArchivedEvent(AppendOnlyModel):
+    """The manifest row of one archived event: its hashes, its place in its file,
+    and the query columns, so verify and the auditors' filters cover the cold
+    tier without opening files. Payload and snapshot live only in the file."""
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    archive = models.ForeignKey(AuditArchive, on_delete=models.PROTECT, related_name="events")
+    line = models.PositiveIntegerField()
+    at = models.DateTimeField(db_index=True)
+    chain = models.CharField(max_length=120)
+    seq = models.PositiveBigIntegerField()
+    request_id = models.BigIntegerField(null=True, blank=True)
+    workflow_key = models.CharField(max_length=100, blank=True)
+    workflow_version = models.PositiveIntegerField(null=True, blank=True)
+    event_type = models.CharField(max_length=60)
+    actor = models.JSONField(default=dict)
+    actor_username = models.CharField(max_length=150, blank=True)
+    on_behalf_of_username = models.CharField(max_length=150, blank=True)
+    inputs = models.JSONField(default=dict)
+    imported = models.BooleanField(default=False)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["at", "chain", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="archivedevent_chain_seq"),
+            models.UniqueConstraint(fields=["archive", "line"], name="archivedevent_file_line"),
+        ]
+        indexes = [
+            # The same questions as on the hot tier (see AuditEvent).
+            models.Index(fields=["request_id", "seq"], name="archived_request_seq"),
+            models.Index(fields=["workflow_key", "event_type", "at"], name="archived_wf_type_at"),
+            models.Index(fields=["event_type", "at"], name="archived_type_at"),
+            models.Index(fields=["actor_username", "at"], name="archived_actor_at"),
+            models.Index(fields=["on_behalf_of_username", "at"], name="archived_behalf_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chain}#{self.seq} {self.event_type} (archived)"
+
+
+class AuditCheckpoint(AppendOnlyModel):
+    """A link of the checkpoint chain: a digest over the chain heads that changed
+    since the previous checkpoint (``CheckpointEntry`` rows with this ``seq``)."""
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    at = models.DateTimeField()
+    entry_count = models.PositiveIntegerField()
+    entries_digest = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq}"
+
+
+class CheckpointEntry(AppendOnlyModel):
+    """One chain head as a checkpoint saw it. Written before its checkpoint row
+    (which carries the digest), so both are inserted once and never updated."""
+
+    checkpoint_seq = models.PositiveBigIntegerField()
+    position = models.PositiveIntegerField()
+    chain = models.CharField(max_length=120)
+    seq = models.PositiveBigIntegerField()
+    event_id = models.UUIDField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["checkpoint_seq", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["checkpoint_seq", "position"], name="checkpointentry_position"
+            ),
+        ]
+        indexes = [
+            # "Was this head already checkpointed?" when the next checkpoint runs.
+            models.Index(fields=["chain", "seq"], name="checkpointentry_chain_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.checkpoint_seq}: {self.chain}#{self.seq}"

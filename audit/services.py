@@ -1,29 +1,40 @@
 """The audit writer: the only code that inserts audit events.
 
 Engine services call ``record_event`` inside their own transaction, after
-locking the request row, so events of one request are appended one at a time.
+locking the request row, so events of one request are appended one at a time;
+the unique (chain, seq) constraint turns any slip in that discipline into an
+error instead of a fork in the chain.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
-from .models import AuditEvent
+from .hashing import GENESIS_HASH, canonical_json, compute_hash, normalize
+from .models import ArchivedEvent, AuditEvent
 
-GENESIS_HASH = "0" * 64
+__all__ = [
+    "GENESIS_HASH",
+    "SYSTEM",
+    "Actor",
+    "canonical_json",
+    "chain_for",
+    "compute_hash",
+    "normalize",
+    "record_event",
+]
 
 
 @dataclass(frozen=True)
 class Actor:
     """Who did something: a username (or "system"), the role they acted in,
-    the person they acted for, and the channel (web, api, email, slack, cli, sla)."""
+    the person they acted for, and the channel (web, api, email, slack, cli, sla,
+    import)."""
 
     user: str
     role: str | None = None
@@ -42,47 +53,20 @@ class Actor:
 SYSTEM = Actor(user="system", via="system")
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
+def chain_for(*, request_id: int | None, workflow_key: str) -> str:
+    """The chain an event belongs to: its request's, else its workflow's."""
+    return f"request:{request_id}" if request_id is not None else f"workflow:{workflow_key}"
 
 
-def canonical_json(data: Any) -> str:
-    """Sorted keys, no whitespace, UTF-8: the same event always hashes the same."""
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
-    )
-
-
-def normalize(data: Any) -> Any:
-    """Round-trips through canonical JSON so what is hashed is what is stored."""
-    return json.loads(canonical_json(data))
-
-
-def event_hash_material(event: AuditEvent) -> dict[str, Any]:
-    return {
-        "id": str(event.id),
-        "at": event.at.isoformat(),
-        "chain": event.chain,
-        "seq": event.seq,
-        "request_id": event.request_id,
-        "workflow_key": event.workflow_key,
-        "workflow_version": event.workflow_version,
-        "event_type": event.event_type,
-        "actor": event.actor,
-        "payload": event.payload,
-        "snapshot": event.snapshot,
-        "inputs": event.inputs,
-        "imported": event.imported,
-        "prev_hash": event.prev_hash,
-    }
-
-
-def compute_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(canonical_json(event_hash_material(event)).encode()).hexdigest()
+def _chain_head(chain: str) -> tuple[int, str]:
+    """(seq, hash) of the chain's last event, in the hot tier or, for a chain
+    whose older events moved to the archive, in the archive's manifest."""
+    last = AuditEvent.objects.filter(chain=chain).order_by("-seq").values("seq", "hash").first()
+    if last is None:
+        last = (
+            ArchivedEvent.objects.filter(chain=chain).order_by("-seq").values("seq", "hash").first()
+        )
+    return (last["seq"], last["hash"]) if last else (0, GENESIS_HASH)
 
 
 def record_event(
@@ -97,18 +81,23 @@ def record_event(
     inputs: dict[str, Any] | None = None,
     at: datetime | None = None,
     imported: bool = False,
+    chain: str | None = None,
 ) -> AuditEvent:
-    """Append one event to its chain. Must run inside the caller's transaction,
-    which holds the lock that serializes writers of this chain (the request
-    row, or the workflow row for publishing)."""
-    chain = f"request:{request_id}" if request_id is not None else f"workflow:{workflow_key}"
-    last = (
-        AuditEvent.objects.filter(chain=chain).order_by("-seq").values("seq", "hash").first()
-    )
+    """Append one event to its chain and return it.
+
+    Must run inside the caller's transaction, which holds the lock that
+    serializes writers of this chain (the request row, or the workflow row for
+    publishing). ``chain`` overrides the default (``request:<id>`` or
+    ``workflow:<key>``) for the audit trail's own chains (``archive``)."""
+    if not transaction.get_connection().in_atomic_block:
+        # An event outside a transaction could outlive the change it describes.
+        raise RuntimeError("record_event must run inside the caller's transaction")
+    chain = chain or chain_for(request_id=request_id, workflow_key=workflow_key)
+    last_seq, last_hash = _chain_head(chain)
     event = AuditEvent(
         at=at or timezone.now(),
         chain=chain,
-        seq=(last["seq"] + 1) if last else 1,
+        seq=last_seq + 1,
         request_id=request_id,
         workflow_key=workflow_key,
         workflow_version=workflow_version,
@@ -120,7 +109,7 @@ def record_event(
         snapshot=normalize(snapshot or {}),
         inputs=normalize(inputs or {}),
         imported=imported,
-        prev_hash=last["hash"] if last else GENESIS_HASH,
+        prev_hash=last_hash,
     )
     event.hash = compute_hash(event)
     event.save(force_insert=True)

@@ -216,6 +216,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-sla": {"task": "approvals.tasks.sweep_sla_task", "schedule": timedelta(minutes=1)},
+    # Hashes every changed audit chain head into the checkpoint chain.
+    "audit-checkpoint": {"task": "audit.tasks.checkpoint_task", "schedule": timedelta(hours=1)},
+    # Moves audit events past AUDIT_HOT_DAYS to the compressed archive.
+    "audit-archive": {"task": "audit.tasks.archive_task", "schedule": timedelta(days=1)},
     # Hands the broker every outbox row that never reached it (Redis was down) and
     # every retry that is due.
     "requeue-outbox": {"task": "approvals.tasks.requeue_outbox", "schedule": timedelta(minutes=1)},
@@ -257,6 +261,15 @@ OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=600)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # The SLA sweep claims due requests in batches of this size.
 SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=100)
+
+# --- Audit --------------------------------------------------------------------
+# Who may see which audit events (audit never imports approvals: it loads this).
+AUDIT_VISIBILITY = "approvals.audit_visibility.visible_events"
+# Events older than this many days move to the compressed archive (the cold tier).
+AUDIT_HOT_DAYS = env.int("AUDIT_HOT_DAYS", default=365 * 2)
+AUDIT_ARCHIVE_DIR = Path(env.str("AUDIT_ARCHIVE_DIR", default=str(VAR_DIR / "audit-archive")))
+# Events per archive file: bounds the memory a query needs to read one file.
+AUDIT_ARCHIVE_FILE_EVENTS = env.int("AUDIT_ARCHIVE_FILE_EVENTS", default=10_000)
 
 # --- Approvals ----------------------------------------------------------------
 APPROVALS = {
