@@ -49,6 +49,7 @@ RESERVED_NAMES = frozenset(
         *("list", "map", "type", "dyn", "null_type"),
     }
 )
+MAX_EXPRESSION_CHARS = 2000
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _CLASS_NOISE = re.compile(r" <class '[\w.]+'>")
 
@@ -88,19 +89,21 @@ class Compiled:
 @lru_cache(maxsize=4096)
 def compile_expression(text: str) -> Compiled:
     """Compile ``text`` once per process. Raises CelCompileError."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise CelCompileError(f"is longer than {MAX_EXPRESSION_CHARS} characters")
     with _LOCK:
         try:
             ast = _ENV.compile(text)
         except CELParseError as exc:
             raise CelCompileError(_parse_message(exc, text)) from None
-        except lark.exceptions.LarkError as exc:  # pragma: no cover - defensive
-            raise CelCompileError(f"does not parse: {exc}") from None
-        analysis = _Analysis()
-        analysis.visit(ast)
-        env = _INTERPRETED_ENV if analysis.uses_has else _ENV
+        except (lark.exceptions.LarkError, RecursionError) as exc:
+            raise CelCompileError(f"does not parse: {type(exc).__name__}") from None
         try:
+            analysis = _Analysis()
+            analysis.visit(ast)
+            env = _INTERPRETED_ENV if analysis.uses_has else _ENV
             runner = env.program(ast)
-        except Exception as exc:  # a construct the transpiler cannot handle
+        except Exception as exc:  # a construct the transpiler cannot handle, deep nesting
             raise CelCompileError(f"cannot be compiled: {exc}") from None
     spans = tuple(dict.fromkeys(_operand_spans(ast, text)))
     return Compiled(

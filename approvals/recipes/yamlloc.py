@@ -49,11 +49,22 @@ def child_path(path: str, key: Any) -> str:
     return f"{path}.{key}" if path else str(key)
 
 
+# A recipe is a page or two; anything far larger is a mistake or an attack.
+MAX_SOURCE_CHARS = 200_000
+
+
 def load_text(text: str) -> Loaded:
     """Load YAML (or JSON) text. Syntax errors become faults with their line."""
-    if text.lstrip().startswith(("{", "[")):
-        return _load_json(text)
-    return _load_yaml(text)
+    if len(text) > MAX_SOURCE_CHARS:
+        return Loaded(
+            faults=[Fault("recipe", f"a recipe may be at most {MAX_SOURCE_CHARS} characters")]
+        )
+    try:
+        if text.lstrip().startswith(("{", "[")):
+            return _load_json(text)
+        return _load_yaml(text)
+    except RecursionError:
+        return Loaded(faults=[Fault("recipe", "the recipe is nested too deeply")])
 
 
 def _load_json(text: str) -> Loaded:
@@ -90,7 +101,7 @@ def _load_yaml(text: str) -> Loaded:
         if node is None:
             loaded.faults.append(Fault("recipe", "the recipe is empty", 1))
             return loaded
-        _walk(node, "", loaded)
+        _walk(node, "", loaded, set())
         loaded.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -111,9 +122,14 @@ def _load_yaml(text: str) -> Loaded:
     return loaded
 
 
-def _walk(node: yaml.Node, path: str, loaded: Loaded) -> None:
+def _walk(node: yaml.Node, path: str, loaded: Loaded, visited: set[int]) -> None:
     """Record the line of every path, and refuse duplicate keys."""
     loaded.lines.setdefault(path, node.start_mark.line + 1)
+    if id(node) in visited:
+        # An alias (*name) shares its anchor's node: walking it again would make a
+        # "billion laughs" document cost exponential time.
+        return
+    visited.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -130,7 +146,7 @@ def _walk(node: yaml.Node, path: str, loaded: Loaded) -> None:
             seen[key] = line
             # The key's line, not the value's: a block value starts on the next line.
             loaded.lines[sub] = line
-            _walk(value_node, sub, loaded)
+            _walk(value_node, sub, loaded, visited)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, child_path(path, index), loaded)
+            _walk(item, child_path(path, index), loaded, visited)

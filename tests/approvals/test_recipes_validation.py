@@ -1332,3 +1332,32 @@ def test_something_that_is_not_a_recipe_is_refused() -> None:
     with pytest.raises(RecipeError) as caught:
         parse_recipe(12, known_roles=None)  # type: ignore[arg-type]
     assert caught.value.faults[0].path == "recipe"
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    text = "\n".join(levels) + "\nworkflow: x\ntitle: T\nsteps: [{id: a, action: approve}]\n"
+    faults = faults_of(text)
+    assert {f.path for f in faults} == set("abcdefgh")  # unknown keys, found in no time
+
+
+def test_deep_nesting_is_a_fault_not_a_crash() -> None:
+    (fault,) = faults_of("[" * 5000 + "]" * 5000)
+    assert "nested too deeply" in fault.message
+
+
+def test_a_huge_recipe_is_refused() -> None:
+    (fault,) = faults_of("workflow: x\ntitle: T\ndescription: " + "x" * 300_000 + "\n")
+    assert "at most" in fault.message
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["(" * 400 + "true" + ")" * 400, " || ".join(["amount > 1.0"] * 300)],
+)
+def test_monstrous_conditions_are_faults_not_crashes(expression: str) -> None:
+    text = HEADER + f'steps:\n  - id: a\n    approver: legal\n    when: "{expression}"\n'
+    (fault,) = faults_of(text)
+    assert fault.path == "steps[0].when"
