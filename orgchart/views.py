@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from orgchart import selectors, services
 from orgchart.errors import OrgChartError
 from orgchart.models import Absence, Person
 
@@ -71,9 +72,7 @@ class AbsenceForm(forms.Form):
 def _page(request: HttpRequest, form: AbsenceForm, status: int = 200) -> HttpResponse:
     person = request.user
     now = timezone.now()
-    mine = list(
-        Absence.objects.filter(person=person, end__gt=now).select_related("delegate")
-    )
+    mine = list(selectors.absences_of(person).filter(end__gt=now))
     # People I act for now: their current absences name me.
     acting_for = list(
         Absence.objects.filter(delegate=person, start__lte=now, end__gt=now).select_related(
@@ -112,8 +111,6 @@ def out_of_office(request: HttpRequest) -> HttpResponse:
     form = AbsenceForm(request.POST, person=request.user)
     if form.is_valid():
         start, end = form.window()
-        from orgchart import services  # written alongside; imported late so pages load without it
-
         try:
             services.absence_create(
                 actor=request.user,
@@ -139,8 +136,6 @@ def out_of_office(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def absence_delete(request: HttpRequest, absence_id: int) -> HttpResponse:
-    from orgchart import services
-
     try:
         services.absence_delete(actor=request.user, absence_id=absence_id)
     except OrgChartError as exc:

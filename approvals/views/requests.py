@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 from approvals import selectors
 from approvals.choices import RequestState
 from approvals.errors import NotFound
+from approvals.filters import RequestFilter
 from approvals.forms import (
     AttachmentForm,
     CancelForm,
@@ -29,7 +30,7 @@ from approvals.models import Request, Workflow
 from audit.models import AuditEvent
 
 from .common import input_rows, names_for, recipe_of, summary
-from .timeline import build_timeline
+from .timeline import build_timeline, people_in
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +73,20 @@ def request_list(request: HttpRequest) -> HttpResponse:
     requests = selectors.requests_visible_to(request.user).select_related(
         "workflow", "workflow_version", "requester"
     )
-    scope = "mine"
-    if filters.is_valid():
-        data = filters.cleaned_data
-        scope = data["scope"] or "mine"
-        if data["state"]:
-            requests = requests.filter(state=data["state"])
-        if data["workflow"]:
-            requests = requests.filter(workflow__key=data["workflow"])
-        requests = search(requests, data["q"])
-    if scope == "mine":
-        requests = requests.filter(requester=request.user)
+    data = filters.cleaned_data if filters.is_valid() else {}
+    scope = data.get("scope") or "mine"
+    # The API's FilterSet does state, workflow and "mine"; the text search here is
+    # PostgreSQL full-text where it runs there.
+    shared = RequestFilter(
+        {
+            "state": data.get("state") or "",
+            "workflow": data.get("workflow") or "",
+            "mine": "true" if scope == "mine" else "",
+        },
+        queryset=requests,
+        request=request,
+    )
+    requests = search(shared.qs, data.get("q") or "")
     page = Paginator(requests.order_by("-created_at", "-pk"), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
@@ -139,7 +143,10 @@ def detail_context(request: HttpRequest, req: Request, **extra: Any) -> dict[str
     events = list(AuditEvent.objects.filter(request_id=req.pk).order_by("seq"))
     comments = list(req.comments.select_related("author").order_by("created_at", "pk"))
     attachments = list(req.attachments.select_related("uploaded_by").order_by("created_at"))
-    via = names_for(u for t in tasks for u in (t.delegation_chain or [])[1:-1])
+    # One lookup for every username the page shows (delegation chains, audit actors).
+    via = names_for(
+        {u for t in tasks for u in (t.delegation_chain or [])[1:-1]} | people_in(events)
+    )
     for task in tasks:
         task.via_names = [via.get(u, u) for u in (task.delegation_chain or [])[1:-1]]
     my_tasks = [t for t in tasks if t.is_open and t.assignee_id == user.pk]
@@ -156,7 +163,7 @@ def detail_context(request: HttpRequest, req: Request, **extra: Any) -> dict[str
         "inputs": input_rows(recipe, req.inputs),
         "tasks": tasks,
         "my_tasks": my_tasks,
-        "timeline": build_timeline(events, comments),
+        "timeline": build_timeline(events, comments, via),
         "events": events,
         "comments": comments,
         "attachments": attachments,

@@ -47,6 +47,7 @@ inputs:
   needed_by: {type: date}
   kind: {type: choice, required: true, options: [a, b]}
   backup: {type: user, label: Backup approver}
+  budget: {type: money}
 steps:
   - id: manager
     approver: "{{ requester.manager }}"
