@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -220,6 +221,8 @@ class WorkflowAdmin(admin.ModelAdmin):
         extra = {
             "diagram": diagram_of(workflow.latest_version) if workflow else "",
             "may_publish": is_author(request.user),
+            # "Add another" would mean "publish from YAML", which has its own button.
+            "show_save_and_add_another": False,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra)
@@ -315,6 +318,7 @@ class WorkflowAdmin(admin.ModelAdmin):
             form=form,
             workflow=workflow,
             plan=plan,
+            plan_at=datetime.fromisoformat(plan["at"]) if plan else None,
             faults=located(faults),
             recipe_inputs=recipe.inputs if recipe else (),
             media=form.media,
