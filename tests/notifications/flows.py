@@ -24,6 +24,7 @@ workflow: strict
 title: Strict purchase
 inputs:
   amount: {type: money, required: true, min: 0}
+  vendor: {type: string}
 steps:
   - id: manager
     approver: "{{ requester.manager }}"

@@ -1,0 +1,170 @@
+"""The SLA sweep: due work in batches, each rung once, never two sweepers on one task."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+
+from approvals import sla
+from approvals.models import Request, Task
+from approvals.notifications.models import Outbox
+from approvals.tasks import sweep_sla_task
+from audit.models import AuditEvent
+from tests.conftest import postgres_only
+from tests.notifications.flows import STRICT, publish, submit
+
+pytestmark = pytest.mark.django_db
+
+
+def minutes(request: Request, n: int):
+    return request.created_at + timedelta(minutes=n)
+
+
+def test_each_rung_acts_once_at_its_time(strict, requester, manager, grandboss, committed):
+    request = submit(requester, "strict")
+    mail.outbox.clear()
+    assert not sla.sweep(now=minutes(request, 10)).acted
+
+    with committed():
+        first = sla.sweep(now=minutes(request, 31))
+    assert list(first.acted.values()) == [["reminded"]]
+    [reminder] = Outbox.objects.filter(kind="task_reminder")
+    assert reminder.recipient == manager and reminder.state == "sent"
+    assert "Reminder:" in mail.outbox[0].subject
+    assert not sla.sweep(now=minutes(request, 31)).acted  # idempotent
+    assert not sla.sweep(now=minutes(request, 45)).acted
+
+    escalated = sla.sweep(now=minutes(request, 61))
+    assert escalated.counts == {"escalated": 1}
+    new = Task.objects.get(request=request, state="open")
+    assert new.assignee == grandboss and new.on_behalf_of == manager
+    assert not sla.sweep(now=minutes(request, 61)).acted
+
+    assert sla.sweep(now=minutes(request, 91)).counts == {"auto_reject": 1}
+    request.refresh_from_db()
+    assert request.state == "rejected"
+    assert not sla.sweep(now=minutes(request, 500)).acted
+    kinds = list(
+        AuditEvent.objects.filter(request_id=request.pk, actor__user="system")
+        .order_by("seq").values_list("event_type", flat=True)
+    )
+    assert kinds.count("reminder_sent") == 1 and kinds.count("task_escalated") == 1
+
+
+def test_the_sweep_goes_through_every_due_request_in_batches(strict, requester, manager):
+    due = [submit(requester, "strict") for _ in range(5)]
+    later = submit(requester, "strict")
+    Task.objects.filter(request=later).update(sla_next_at=minutes(later, 24 * 60))
+    result = sla.sweep(now=minutes(due[-1], 31), batch_size=2)
+    assert result.counts == {"reminded": 5}
+    assert result.batches == 3
+    due_tasks = Task.objects.filter(request__in=due).values_list("pk", flat=True)
+    assert set(result.acted) == set(due_tasks)
+    assert Task.objects.get(request=later).reminded_at is None
+
+
+def test_one_failing_task_does_not_stop_the_sweep(strict, requester, manager, monkeypatch):
+    a, b = submit(requester, "strict"), submit(requester, "strict")
+    task_a = Task.objects.get(request=a)
+    real = sla.services.sla_act
+
+    def flaky(*, task_id, now):
+        if task_id == task_a.pk:
+            raise RuntimeError("boom")
+        return real(task_id=task_id, now=now)
+
+    monkeypatch.setattr(sla.services, "sla_act", flaky)
+    result = sla.sweep(now=minutes(b, 31))
+    assert result.errors == {task_a.pk: "RuntimeError: boom"}
+    assert result.counts == {"reminded": 1}
+    assert Task.objects.get(request=b).reminded_at is not None
+
+
+def test_the_command_runs_one_pass_and_says_what_it_did(strict, requester, manager):
+    request = submit(requester, "strict")
+    out = StringIO()
+    call_command("sweep_sla", "--now", minutes(request, 31).isoformat(), stdout=out)
+    text = out.getvalue()
+    assert "sla: 1 task(s) on 1 request(s): reminded=1" in text
+    assert "outbox:" in text
+    out = StringIO()
+    call_command("sweep_sla", "--now", minutes(request, 31).isoformat(), stdout=out)
+    assert "nothing due" in out.getvalue()
+
+
+@pytest.mark.parametrize("bad", [["--now", "yesterday"], ["--now", "2026-01-01T00:00"],
+                                 ["--batch-size", "0"]])
+def test_the_command_refuses_bad_arguments(bad, db):
+    with pytest.raises(CommandError):
+        call_command("sweep_sla", *bad, stdout=StringIO())
+
+
+def test_the_celery_task_runs_the_sweep(strict, requester):
+    submit(requester, "strict")
+    assert sweep_sla_task.delay().get().startswith("sla: 0 task(s)")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_sweepers_racing_escalate_once(admins_role, requester, manager, grandboss):
+    publish(STRICT)
+    requests = [submit(requester, "strict") for _ in range(4)]
+    Task.objects.filter(request__in=requests).update(reminded_at=requests[0].created_at)
+    now = minutes(requests[-1], 61)
+    barrier = threading.Barrier(4)
+    results: list[sla.SweepResult] = []
+
+    def sweeper() -> None:
+        try:
+            barrier.wait()
+            results.append(sla.sweep(now=now, batch_size=1))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweeper) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.counts["escalated"] for r in results) == 4
+    assert all(not r.errors for r in results)
+    for request in requests:
+        assert Task.objects.filter(request=request, state="escalated").count() == 1
+        assert Task.objects.filter(request=request, state="open").count() == 1
+        assert AuditEvent.objects.filter(request_id=request.pk,
+                                         event_type="task_escalated").count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_request_locked_by_a_decision_is_skipped_not_waited_for(
+    admins_role, requester, manager
+):
+    publish(STRICT)
+    request = submit(requester, "strict")
+    locked, release = threading.Event(), threading.Event()
+
+    def decision_in_progress() -> None:
+        try:
+            with transaction.atomic():
+                Request.objects.select_for_update().get(pk=request.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=decision_in_progress)
+    holder.start()
+    assert locked.wait(5)
+    try:
+        assert not sla.sweep(now=minutes(request, 31)).acted
+    finally:
+        release.set()
+        holder.join()
+    assert sla.sweep(now=minutes(request, 31)).counts == {"reminded": 1}
