@@ -136,12 +136,16 @@ def pending_reason(request: Request) -> str:
     if not tasks:
         return "waiting for the engine"
     now = timezone.now()
+    between = {u for t in tasks for u in t.delegation_chain[1:-1]}
+    names = {
+        p.username: p.display_name for p in Person.objects.filter(username__in=between)
+    } if between else {}
     parts = []
     for task in tasks:
         text = task.assignee.display_name
         if task.on_behalf_of_id:
             text += f" (for {task.on_behalf_of.display_name}"
-            via = task.delegation_chain[1:-1]
+            via = [names.get(u, u) for u in task.delegation_chain[1:-1]]
             text += f", via {', '.join(via)})" if via else ")"
         parts.append(text)
     since = request.step_started_at or request.created_at

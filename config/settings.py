@@ -128,6 +128,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+# WhiteNoise warns at every start when STATIC_ROOT is missing (before collectstatic).
+if DEBUG:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 STORAGES = {
@@ -142,9 +145,12 @@ STORAGES = {
 # --- Email --------------------------------------------------------------------
 # The console by default; any SMTP server through EMAIL_URL (smtp://user:pw@host:587,
 # smtp+tls://…) or another backend through EMAIL_BACKEND.
-_email = env.email_url("EMAIL_URL", default="consolemail://")
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=_email["EMAIL_BACKEND"])
-EMAIL_HOST = _email.get("EMAIL_HOST", "")
+_email = env.email_url("EMAIL_URL") if env.str("EMAIL_URL", default="") else {}
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default=_email.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+)
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = _email.get("EMAIL_PORT") or 25
 EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
@@ -192,6 +198,10 @@ SPECTACULAR_SETTINGS = {
 # folder is used for in and out so every process on the machine shares one queue.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 _broker_dir = VAR_DIR / "celery"
+if CELERY_BROKER_URL.startswith("filesystem"):
+    # Every process on the machine (web, worker with beat) shares these folders.
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {
         "data_folder_in": str(_broker_dir / "queue"),
@@ -275,6 +285,21 @@ AUDIT_ARCHIVE_FILE_EVENTS = env.int("AUDIT_ARCHIVE_FILE_EVENTS", default=10_000)
 APPROVALS = {
     "DEFAULT_FALLBACK_ROLE": "approval-admins",
     "MAX_DELEGATION_HOPS": 5,
+    # Evidence on requests: the largest file, and the accepted extensions with the
+    # content type they are served with.
+    "ATTACHMENT_MAX_BYTES": env.int("ATTACHMENT_MAX_BYTES", default=10_000_000),
+    "ATTACHMENT_TYPES": {
+        "pdf": "application/pdf",
+        "png": "image/png",
+        "jpg": "image/jpeg",
+        "jpeg": "image/jpeg",
+        "gif": "image/gif",
+        "txt": "text/plain",
+        "csv": "text/csv",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "eml": "message/rfc822",
+    },
 }
 
 LOGGING = {
@@ -282,5 +307,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # cel-python logs every transpiled expression at INFO.
+        "celpy": {"level": "WARNING"},
+    },
 }
