@@ -196,7 +196,7 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -------------------------------------------------------------------
 # Default: the filesystem broker in var/, so a laptop needs no Redis. The same
 # folder is used for in and out so every process on the machine shares one queue.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 _broker_dir = VAR_DIR / "celery"
 if CELERY_BROKER_URL.startswith("filesystem"):
     # Every process on the machine (web, worker with beat) shares these folders.

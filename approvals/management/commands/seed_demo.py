@@ -28,7 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args, password: str, no_requests: bool, **options) -> None:
         with transaction.atomic():
             report = load_org(text=(DEMO / "org.yaml").read_text(), filename="org.yaml")
-            self.stdout.write(f"org chart: {report}")
+            counts = ", ".join(f"{n} {what}" for what, n in sorted(report.tally.items()))
+            self.stdout.write(f"org chart: {counts or 'unchanged'}")
             self._people(password)
             for name in RECIPES:
                 version, created = services.publish(source=(DEMO / f"{name}.yaml").read_text())
