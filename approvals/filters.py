@@ -39,8 +39,11 @@ class RequestFilter(django_filters.FilterSet):
     requester = django_filters.CharFilter(
         field_name="requester__username", max_length=150, help_text="Requester's username."
     )
-    mine = django_filters.BooleanFilter(
-        method="filter_mine", help_text="true: only the caller's own requests."
+    # A choice, not a boolean: "perhaps" is an error, not silently ignored.
+    mine = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_mine",
+        help_text="true: only the caller's own requests.",
     )
     entity_type = django_filters.CharFilter(max_length=100)
     entity_id = django_filters.CharFilter(max_length=200)
@@ -54,8 +57,8 @@ class RequestFilter(django_filters.FilterSet):
         model = Request
         fields: list[str] = []
 
-    def filter_mine(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
-        if not value:
+    def filter_mine(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        if value != "true":
             return queryset
         person = _person(self)
         return queryset.filter(requester=person) if person else queryset.none()

@@ -20,6 +20,16 @@ MAX_ID = 2**63 - 1
 MAX_COMMENT = 10_000
 
 
+class TextField(serializers.CharField):
+    """A CharField that refuses numbers, booleans and lists instead of turning them
+    into text: a wrong type is a 400, not a surprise."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 def _username(person: Any) -> str | None:
     return person.username if person is not None else None
 
@@ -186,20 +196,20 @@ class RequestDetailSerializer(RequestSerializer):
 
 
 class SubmitSerializer(serializers.Serializer):
-    workflow = serializers.CharField(
+    workflow = TextField(
         required=False, max_length=100, help_text="Workflow key (or give `event`)."
     )
-    event = serializers.CharField(
+    event = TextField(
         required=False, max_length=200,
         help_text="An event name listed in a workflow's `triggers`, instead of `workflow`.",
     )
     inputs = serializers.DictField(required=False, default=dict)
-    title = serializers.CharField(required=False, allow_blank=True, max_length=300, default="")
-    entity_type = serializers.CharField(
+    title = TextField(required=False, allow_blank=True, max_length=300, default="")
+    entity_type = TextField(
         required=False, allow_blank=True, max_length=100, default=""
     )
-    entity_id = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
-    requester = serializers.CharField(
+    entity_id = TextField(required=False, allow_blank=True, max_length=200, default="")
+    requester = TextField(
         required=False, max_length=150,
         help_text="Submit on behalf of this person: service accounts holding "
         "`approvals_api.submit_on_behalf` only.",
@@ -214,7 +224,7 @@ class SubmitSerializer(serializers.Serializer):
 
 
 class CommentInputSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=MAX_COMMENT)
+    text = TextField(max_length=MAX_COMMENT)
 
 
 class AttachmentInputSerializer(serializers.Serializer):
@@ -222,7 +232,7 @@ class AttachmentInputSerializer(serializers.Serializer):
 
 
 class CancelSerializer(serializers.Serializer):
-    comment = serializers.CharField(
+    comment = TextField(
         required=False, allow_blank=True, max_length=MAX_COMMENT, default=""
     )
 
@@ -236,7 +246,7 @@ class ResubmitSerializer(serializers.Serializer):
 
 class DecisionInputSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=DecisionKind.choices)
-    comment = serializers.CharField(
+    comment = TextField(
         required=False, allow_blank=True, max_length=MAX_COMMENT, default="",
         help_text="Required to reject or request changes.",
     )
@@ -248,8 +258,8 @@ class DecisionResultSerializer(serializers.Serializer):
 
 
 class DelegateInputSerializer(serializers.Serializer):
-    to = serializers.CharField(max_length=150, help_text="Username of the new assignee.")
-    comment = serializers.CharField(
+    to = TextField(max_length=150, help_text="Username of the new assignee.")
+    comment = TextField(
         required=False, allow_blank=True, max_length=MAX_COMMENT, default=""
     )
 
@@ -260,7 +270,7 @@ class BulkDecisionInputSerializer(serializers.Serializer):
         allow_empty=False, max_length=200,
     )
     decision = serializers.ChoiceField(choices=DecisionKind.choices)
-    comment = serializers.CharField(
+    comment = TextField(
         required=False, allow_blank=True, max_length=MAX_COMMENT, default=""
     )
 
@@ -334,7 +344,7 @@ class PublishResultSerializer(serializers.Serializer):
 
 class SimulateInputSerializer(serializers.Serializer):
     inputs = serializers.DictField(required=False, default=dict)
-    requester = serializers.CharField(max_length=150)
+    requester = TextField(max_length=150)
     at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
 

@@ -9,11 +9,14 @@ workflow and one pending request on which every persona has a part.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import transaction
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -64,6 +67,15 @@ def client_for(person: Person | None) -> APIClient:
         token, _ = Token.objects.get_or_create(user=person)
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+@contextmanager
+def undone() -> Iterator[None]:
+    """Run a block and roll back everything it wrote (a savepoint), so several calls
+    can each start from the same scene."""
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
 
 
 def grant(person: Person, *codenames: str) -> Person:
