@@ -53,7 +53,8 @@ def parse_steps(
         if step is None:
             continue
         steps.append(step)
-        if step.kind == "action" and step.when is None and index < len(raw) - 1:
+        unconditional = step.when is None and item.get("when") is None  # not a faulty when
+        if step.kind == "action" and unconditional and index < len(raw) - 1:
             ctx.fault(
                 f"{path}.action",
                 "an action step without `when` ends every request, so the steps "

@@ -1361,3 +1361,15 @@ def test_monstrous_conditions_are_faults_not_crashes(expression: str) -> None:
     text = HEADER + f'steps:\n  - id: a\n    approver: legal\n    when: "{expression}"\n'
     (fault,) = faults_of(text)
     assert fault.path == "steps[0].when"
+
+
+def test_a_faulty_when_is_not_also_called_unconditional() -> None:
+    text = HEADER + textwrap.dedent("""\
+        steps:
+          - id: a
+            when: nope > 1
+            action: approve
+          - id: b
+            approver: legal
+        """)
+    assert [f.path for f in faults_of(text)] == ["steps[0].when"]
