@@ -274,12 +274,12 @@ def _sla_line(step: Step) -> str:
         return ""
     parts = [f"SLA {_duration(sla.due)}"]
     if sla.remind_at is not None:
-        parts.append(f"remind {sla.remind_at:.0%}")
+        parts.append(f"remind at {sla.remind_at:.0%}")
     if sla.escalate_at is not None:
         target = sla.escalate_to.raw if sla.escalate_to else "approver's manager"
-        parts.append(f"escalate {sla.escalate_at:.0%} → {target}")
+        parts.append(f"escalate at {sla.escalate_at:.0%} → {target}")
     if sla.auto_action and sla.auto_action_at is not None:
-        parts.append(f"{sla.auto_action} {sla.auto_action_at:.0%}")
+        parts.append(f"auto-{sla.auto_action} at {sla.auto_action_at:.0%}")
     return " · ".join(parts)
 
 
