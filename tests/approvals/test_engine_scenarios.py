@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from approvals import services
@@ -141,6 +143,6 @@ def test_every_event_of_a_request_is_chained(purchase_order, requester, manager,
     approve(open_tasks(request)[0])
     chain = list(AuditEvent.objects.filter(request_id=request.pk).order_by("seq"))
     assert [e.seq for e in chain] == list(range(1, len(chain) + 1))
-    for earlier, later in zip(chain, chain[1:], strict=False):
+    for earlier, later in pairwise(chain):
         assert later.prev_hash == earlier.hash
     assert events(request)[:3] == ["request_submitted", "step_started", "task_assigned"]
