@@ -30,6 +30,8 @@ class Chart:
         self._absences: dict[int, list[Any]] = {}
 
     # --- people ---------------------------------------------------------------
+    # Filters on the history querysets say ``id``, never ``pk``: there ``pk`` is the
+    # history row's own key (simple-history translates only a bare ``pk=``).
     def _people_qs(self) -> Any:
         return Person.history.as_of(self.at) if self.historical else Person.objects.all()
 
@@ -41,14 +43,14 @@ class Chart:
         if pk is None:
             return None
         if pk not in self._people:
-            self._people[pk] = self._people_qs().filter(pk=pk).first()
+            self._people[pk] = self._people_qs().filter(id=pk).first()
         return self._people[pk]
 
     def people(self, pks: Iterable[int]) -> None:
         """Load many people in one query (a role's delegates)."""
         missing = {pk for pk in pks if pk is not None and pk not in self._people}
         if missing:
-            found = {p.pk: p for p in self._people_qs().filter(pk__in=missing)}
+            found = {p.pk: p for p in self._people_qs().filter(id__in=missing)}
             for pk in missing:
                 self._people[pk] = found.get(pk)
 
@@ -122,7 +124,7 @@ class Chart:
                 .filter(role_id=role.pk)
                 .values_list("person_id", flat=True)
             )
-            found = list(self._people_qs().filter(pk__in=person_ids).order_by("username"))
+            found = list(self._people_qs().filter(id__in=person_ids).order_by("username"))
         else:
             found = list(Person.objects.filter(memberships__role=role).order_by("username"))
         self.remember(found)

@@ -233,8 +233,10 @@ def test_an_empty_role_is_no_approver(requester):
 
 
 def test_round_robin_rotates_and_persists(requester, finance):
-    picked = [resolve(role("finance-approvers"), requester=requester)[0].assignee.username
-              for _ in range(4)]
+    picked = [
+        resolve(role("finance-approvers"), requester=requester)[0].assignee.username
+        for _ in range(4)
+    ]
     assert picked == ["fiona", "frank", "fiona", "frank"]
     assert RoleCursor.objects.get(role=finance).position == 4
 
@@ -295,7 +297,19 @@ def test_an_absence_without_delegate_or_not_yet_started_keeps_the_person(
     assert later.assignee == delegate  # the chart as of then: away, with a delegate
 
 
-def test_resolution_as_of_a_past_time_uses_the_chart_of_then(requester, manager, outsider):
+@pytest.fixture
+def history_noise(db):
+    """Extra history rows, so history ids differ from people's ids (a query that
+    confused the two would pass on a fresh SQLite database by luck)."""
+    noisy = PersonFactory(username="noisy")
+    for title in ("a", "b", "c"):
+        noisy.title = title
+        noisy.save()
+
+
+def test_resolution_as_of_a_past_time_uses_the_chart_of_then(
+    history_noise, requester, manager, outsider
+):
     with time_machine.travel(timezone.now() - timedelta(days=30), tick=True):
         requester.refresh_from_db()
         requester.save()  # a history row 30 days ago, under the old manager
@@ -310,7 +324,7 @@ def test_resolution_as_of_a_past_time_uses_the_chart_of_then(requester, manager,
 
 
 def test_past_activity_absences_and_memberships_come_from_history(
-    requester, manager, delegate, grandboss, finance
+    history_noise, requester, manager, delegate, grandboss, finance
 ):
     t0 = timezone.now()
     with time_machine.travel(t0 + timedelta(minutes=1), tick=True):
@@ -328,7 +342,7 @@ def test_past_activity_absences_and_memberships_come_from_history(
     assert [a.assignee.username for a in now_members] == ["fiona"]
 
 
-def test_past_absence_is_seen_as_of_then(requester, manager, delegate):
+def test_past_absence_is_seen_as_of_then(history_noise, requester, manager, delegate):
     absence = away(manager, delegate)
     t_away = timezone.now()
     with time_machine.travel(t_away + timedelta(minutes=1), tick=True):
