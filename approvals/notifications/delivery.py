@@ -5,6 +5,7 @@ never reached the broker; send the daily reminder digests."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,12 +23,23 @@ logger = logging.getLogger(__name__)
 _OS = OutboxState
 
 
-def enqueue(ids: list[int], *, now: datetime | None = None) -> int:
+# After the broker refused a message, after-commit hand-offs in this process skip it
+# for a while (the rows stay pending for the sweep), so while Redis is down each
+# decision does not wait for a connection attempt. The sweep always tries.
+BROKER_BACKOFF_SECONDS = 15.0
+_broker_down_until = 0.0
+
+
+def enqueue(ids: list[int], *, now: datetime | None = None, force: bool = False) -> int:
     """Hand outbox rows to the broker. Safe to call any time: a broker that is down
     is logged and the rows stay pending for the re-queue sweep. Returns how many
     rows the broker took."""
+    global _broker_down_until
     from approvals.tasks import deliver_outbox
 
+    if not force and time.monotonic() < _broker_down_until:
+        logger.info("outbox: broker recently down; %d row(s) left for the sweep", len(ids))
+        return 0
     now = now or timezone.now()
     rows = list(
         Outbox.objects.filter(pk__in=ids, state__in=CLAIMABLE_STATES)
@@ -40,6 +52,7 @@ def enqueue(ids: list[int], *, now: datetime | None = None) -> int:
         try:
             deliver_outbox.apply_async((pk,), countdown=countdown or None)
         except Exception as exc:  # the broker is down: kombu raises many kinds
+            _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
             logger.warning(
                 "outbox: broker unavailable (%s); %d row(s) stay pending for the re-queue sweep",
                 exc,
@@ -166,7 +179,7 @@ def requeue(*, now: datetime | None = None, limit: int = 500) -> RequeueResult:
     )
     result.due = len(due)
     if due:
-        result.queued = enqueue(due, now=now)
+        result.queued = enqueue(due, now=now, force=True)
     return result
 
 
@@ -177,7 +190,7 @@ def retry_now(ids: list[int]) -> int:
     changed = Outbox.objects.filter(
         pk__in=ids, state__in=[_OS.FAILED, _OS.PENDING, _OS.QUEUED]
     ).update(state=_OS.PENDING, attempts=0, next_attempt_at=now)
-    transaction.on_commit(lambda: enqueue(list(ids)), robust=True)
+    transaction.on_commit(lambda: enqueue(list(ids), force=True), robust=True)
     return changed
 
 
@@ -225,5 +238,5 @@ def send_digests(*, now: datetime | None = None, force: bool = False) -> int:
             )
             made.append(digest.pk)
     if made:
-        enqueue(made, now=now)
+        enqueue(made, now=now, force=True)
     return len(made)
