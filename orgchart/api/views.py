@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 
 from orgchart import selectors, services
 from orgchart.errors import OrgChartError
+from orgchart.models import Absence
 
 from .serializers import (
     AbsenceSerializer,
@@ -25,6 +27,16 @@ from .serializers import (
 )
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("department", str),
+            OpenApiParameter("manager", str, description="the manager's username"),
+            OpenApiParameter("role", str, description="a role name"),
+            OpenApiParameter("active", bool),
+        ]
+    )
+)
 class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     """The company directory; filters ``?department=``, ``?manager=USERNAME``,
     ``?role=NAME``, ``?active=true|false``."""
@@ -77,8 +89,11 @@ class OutOfOfficeViewSet(
     serializer_class = AbsenceSerializer
 
     def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return Absence.objects.none()
         return selectors.absences_of(self.request.user)
 
+    @extend_schema(request=AbsenceWriteSerializer, responses={201: AbsenceSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = AbsenceWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -99,6 +114,7 @@ class OutOfOfficeViewSet(
             raise _refusal(exc) from exc
         return Response(AbsenceSerializer(absence).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=AbsenceUpdateSerializer, responses={200: AbsenceSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         absence = self.get_object()
         body = AbsenceUpdateSerializer(data=request.data, partial=True)
