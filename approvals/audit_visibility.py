@@ -43,9 +43,13 @@ def participant_request_ids(person: Person) -> Q:
 
 def hidden_versions(person: Person) -> QuerySet[WorkflowVersion]:
     """Restricted workflow versions none of whose viewer roles the person holds."""
-    roles = set(person.roles.values_list("name", flat=True))
     restricted = WorkflowVersion.objects.filter(restricted=True)
-    viewing = [v.pk for v in restricted.only("pk", "viewers") if roles & set(v.viewers or ())]
+    viewing = getattr(person, "_audit_viewing_versions", None)
+    if viewing is None:
+        # Cached on the user object, so both tiers of one query share the answer.
+        roles = set(person.roles.values_list("name", flat=True))
+        viewing = [v.pk for v in restricted.only("pk", "viewers") if roles & set(v.viewers or ())]
+        person._audit_viewing_versions = viewing
     return restricted.exclude(pk__in=viewing)
 
 

@@ -21,6 +21,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -105,15 +106,26 @@ def _chains_summary(events: list[AuditEvent]) -> list[dict[str, Any]]:
     return chains
 
 
+@contextmanager
+def _archiving() -> Iterator[None]:
+    """Open the trigger's one door (PostgreSQL) for the statement inside, and close it
+    again: SET LOCAL would otherwise last to the end of a caller's outer transaction."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL audit.archiving = 'on'")
+        try:
+            yield
+        finally:
+            cursor.execute("SET LOCAL audit.archiving = 'off'")
+
+
 def _archive_batch(cutoff: datetime, batch_size: int, actor: Actor) -> AuditArchive | None:
     written: list[Path] = []
     try:
         with transaction.atomic():
             serialize("archive")
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    # Read by the append-only trigger; ends with this transaction.
-                    cursor.execute("SET LOCAL audit.archiving = 'on'")
             events = list(_candidates(cutoff)[:batch_size])
             if not events:
                 return None
@@ -136,9 +148,10 @@ def _archive_batch(cutoff: datetime, batch_size: int, actor: Actor) -> AuditArch
                 [_manifest_row(archive, line, event) for line, event in enumerate(events, 1)]
             )
             # The one deletion of audit rows: the trigger checks each has its manifest row.
-            deleted = AuditEvent.objects.filter(pk__in=[e.pk for e in events])._raw_delete(
-                AuditEvent.objects.db
-            )
+            with _archiving():
+                deleted = AuditEvent.objects.filter(pk__in=[e.pk for e in events])._raw_delete(
+                    AuditEvent.objects.db
+                )
             if deleted != len(events):
                 raise RuntimeError("archive: hot events changed under the run; nothing moved")
             chains = _chains_summary(events)

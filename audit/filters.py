@@ -21,6 +21,7 @@ from django.db import connections, models
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import Func
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -253,7 +254,8 @@ def _input_q(qs: QuerySet, cond: InputCondition, index: int) -> QuerySet:
     if cond.op == "exact" and vendor == "postgresql":
         # Containment is what the GIN index (jsonb_path_ops) serves.
         return qs.filter(inputs__contains={cond.field: cond.value})
-    qs = qs.alias(**{alias: KeyTextTransform(cond.field, "inputs")})
+    # Cast: a bare KeyTextTransform keeps the JSON lookups, which expect JSON on the right.
+    qs = qs.alias(**{alias: Cast(KeyTextTransform(cond.field, "inputs"), models.TextField())})
     return qs.filter(**{f"{alias}__{cond.op}": cond.value})
 
 

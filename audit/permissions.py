@@ -25,10 +25,17 @@ def is_auditor(person: Any) -> bool:
         return False
     if not person.is_active:
         return False
-    if person.is_superuser or person.has_perm("audit.view_auditevent"):
-        return True
-    roles = getattr(person, "roles", None)
-    return bool(roles is not None and roles.filter(name=AUDITORS_ROLE).exists())
+    cached = getattr(person, "_audit_is_auditor", None)
+    if cached is None:
+        # Cached on the user object: one answer per web request, however many reads ask.
+        roles = getattr(person, "roles", None)
+        cached = bool(
+            person.is_superuser
+            or person.has_perm("audit.view_auditevent")
+            or (roles is not None and roles.filter(name=AUDITORS_ROLE).exists())
+        )
+        person._audit_is_auditor = cached
+    return cached
 
 
 def restrict_to_visible(person: Any, queryset: Q) -> Q:

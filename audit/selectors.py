@@ -57,7 +57,8 @@ def _as_rows(qs: QuerySet, tier: str) -> QuerySet:
             payload_ref=Value(None, output_field=models.JSONField()),
             snapshot_ref=Value(None, output_field=models.JSONField()),
         )
-    return qs.values(*COLUMNS, *EXTRA)
+    # No per-side ORDER BY: the union is ordered as a whole.
+    return qs.order_by().values(*COLUMNS, *EXTRA)
 
 
 def _tier(model: type, tier: str, person: Any, flt: EventFilter) -> QuerySet:

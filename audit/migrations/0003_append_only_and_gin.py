@@ -10,7 +10,8 @@ exceptions:
   already in the archive manifest (audit_archivedevent): the one deliberate,
   audited path past the trigger;
 - TRUNCATE in a database named ``test_*``: Django's test runner flushes its
-  throwaway test databases between transactional tests.
+  throwaway test databases between transactional tests (a test sets
+  ``audit.test_truncate = 'off'`` to see the refusal).
 """
 
 from django.db import migrations
@@ -28,7 +29,8 @@ CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        IF starts_with(current_database(), 'test_') THEN
+        IF starts_with(current_database(), 'test_')
+           AND coalesce(current_setting('audit.test_truncate', true), '') <> 'off' THEN
             RETURN NULL;
         END IF;
     ELSIF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'audit_auditevent'

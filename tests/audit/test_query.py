@@ -1,0 +1,204 @@
+"""The auditors' questions, through the real engine and the API."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from approvals import services
+from approvals.models import Request
+from tests.factories import PersonFactory, RoleFactory, add_members
+
+DEMO = Path(__file__).resolve().parents[2] / "approvals" / "demo"
+LIST = "/api/v1/audit/"
+EXPORT = "/api/v1/audit/export/"
+
+
+@pytest.fixture
+def published_po(admins_role, finance, db):
+    """The example purchase order: restricted, procurement-auditors may look on."""
+    RoleFactory(name="procurement-auditors")
+    version, _ = services.publish(source=(DEMO / "purchase_order.yaml").read_text())
+    return version
+
+
+def run_order(requester, amount: str, *, decided: datetime, approve: bool = True) -> Request:
+    """Submit a purchase order a day before ``decided``, then have every open task
+    decided at ``decided`` (manager, then finance when over 5,000)."""
+    with time_machine.travel(decided.replace(hour=9), tick=False):
+        request = services.submit(
+            workflow_key="purchase_order",
+            requester=requester,
+            inputs={"amount": amount, "vendor": "Acme"},
+        )
+    with time_machine.travel(decided, tick=False):
+        while True:
+            task = request.tasks.filter(state="open").order_by("pk").first()
+            if task is None:
+                break
+            decision = "approve" if approve else "reject"
+            services.decide(
+                task_id=task.pk, actor=task.assignee, decision=decision, comment="checked"
+            )
+    request.refresh_from_db()
+    return request
+
+
+def q3(month: int, day: int) -> datetime:
+    return datetime(2026, month, day, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def orders(published_po, requester, manager, finance):
+    return {
+        "big_q3": run_order(requester, "75000.00", decided=q3(8, 10)),
+        "edge_q3": run_order(requester, "50000.00", decided=q3(9, 30)),
+        "small_q3": run_order(requester, "49999.99", decided=q3(8, 11)),
+        "big_q4": run_order(requester, "120000.00", decided=q3(10, 2)),
+        "rejected_q3": run_order(requester, "60000.00", decided=q3(7, 20), approve=False),
+    }
+
+
+@pytest.fixture
+def auditor(grandboss):
+    person = PersonFactory(username="audrey", manager=grandboss)
+    return add_members(RoleFactory(name="auditors"), person) and person
+
+
+def results(client, params: dict[str, str]) -> list[dict]:
+    response = client.get(LIST, {**params, "page_size": 500})
+    assert response.status_code == 200, response.content
+    return response.json()["results"]
+
+
+def test_every_purchase_order_over_50000_approved_in_q3(client, auditor, orders):
+    client.force_login(auditor)
+    question = {
+        "workflow": "purchase_order",
+        "event_type": "request_approved",
+        "since": "2026-07-01",
+        "until": "2026-10-01",
+        "inputs.amount__gte": "50000",
+    }
+    approved = results(client, question)
+    assert sorted(e["request"] for e in approved) == sorted(
+        [orders["big_q3"].pk, orders["edge_q3"].pk]
+    )
+    assert all(e["inputs"]["amount"] in ("75000.00", "50000.00") for e in approved)
+
+    # ...and who approved them: the approving decisions on exactly those requests.
+    approved_ids = {e["request"] for e in approved}
+    decisions = results(client, {**question, "event_type": "task_decided"})
+    who = {
+        (e["request"], e["actor"]["user"])
+        for e in decisions
+        if e["request"] in approved_ids and e["payload"]["decision"] == "approve"
+    }
+    big, edge = orders["big_q3"].pk, orders["edge_q3"].pk
+    # The finance step takes any one of its two members: the first task (fiona's) decides.
+    assert who == {(big, "manager"), (big, "fiona"), (edge, "manager"), (edge, "fiona")}
+
+
+def test_numbers_compare_numerically_against_money_strings(client, auditor, orders):
+    client.force_login(auditor)
+    base = {"event_type": "request_submitted"}
+
+    def ids(**extra: str) -> set[int]:
+        return {e["request"] for e in results(client, {**base, **extra})}
+
+    assert ids(**{"inputs.amount": "50000"}) == {orders["edge_q3"].pk}
+    assert ids(**{"inputs.amount__lt": "50000"}) == {orders["small_q3"].pk}
+    assert ids(**{"inputs.amount__gt": "100000"}) == {orders["big_q4"].pk}
+    assert ids(**{"inputs.amount__lte": "50000.00", "inputs.amount__gt": "49999.98"}) == {
+        orders["edge_q3"].pk,
+        orders["small_q3"].pk,
+    }
+    assert len(ids(**{"inputs.vendor": "Acme"})) == 5
+    assert ids(**{"inputs.vendor": "Other"}) == set()
+
+
+def test_actor_filter_includes_acting_on_behalf(client, auditor, requester, manager, emit_behalf):
+    client.force_login(auditor)
+    mine = results(client, {"actor": "manager"})
+    assert {e["actor"]["user"] for e in mine} == {"manager", "delegate"}
+    behalf = results(client, {"on_behalf_of": "manager"})
+    assert [e["actor"]["user"] for e in behalf] == ["delegate"]
+
+
+@pytest.fixture
+def emit_behalf(purchase_order, requester, emit, delegate):
+    from .conftest import new_request
+
+    req = new_request(purchase_order, requester, {"amount": "10.00"})
+    emit(req, "request_submitted", "requester")
+    emit(req, "task_decided", "delegate", on_behalf_of="manager")
+    emit(req, "request_approved", "manager")
+    return req
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("since", "last tuesday"),
+        ("until", "2026-13-40"),
+        ("request", "abc"),
+        ("event_type", "request_teleported"),
+        ("inputs.amount__between", "1"),
+        ("inputs.amount", ""),
+        ("inputs.a-b", "1"),
+        ("actor", "bob smith!"),
+        ("imported", "maybe"),
+        ("tier", "lukewarm"),
+        ("input.amount__gte", "50000"),
+    ],
+)
+def test_malformed_filters_are_a_400_naming_the_parameter(client, auditor, param, value):
+    client.force_login(auditor)
+    response = client.get(LIST, {param: value})
+    assert response.status_code == 400
+    assert param in response.json()
+    export = client.get(EXPORT, {param: value})
+    assert export.status_code == 400
+
+
+def test_until_before_since_is_refused(client, auditor):
+    client.force_login(auditor)
+    response = client.get(LIST, {"since": "2026-10-01", "until": "2026-07-01"})
+    assert response.status_code == 400 and "until" in response.json()
+
+
+def test_anonymous_callers_are_refused(client, db):
+    assert client.get(LIST).status_code in (401, 403)
+    assert client.get(EXPORT).status_code in (401, 403)
+    assert client.get("/api/v1/audit/verify/").status_code in (401, 403)
+
+
+def test_export_streams_the_same_answer_as_csv(client, auditor, orders):
+    client.force_login(auditor)
+    response = client.get(
+        EXPORT,
+        {"event_type": "request_approved", "inputs.amount__gte": "50000"},
+    )
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert sorted(int(r["request"]) for r in rows) == sorted(
+        [orders["big_q3"].pk, orders["edge_q3"].pk, orders["big_q4"].pk]
+    )
+    assert rows == sorted(rows, key=lambda r: r["at"])  # oldest first
+    assert all(r["event_type"] == "request_approved" and r["hash"] for r in rows)
+
+
+def test_the_verify_endpoint_is_for_auditors_only(client, auditor, requester, orders):
+    client.force_login(requester)
+    assert client.get("/api/v1/audit/verify/").status_code == 403
+    client.force_login(auditor)
+    body = client.get("/api/v1/audit/verify/").json()
+    assert body["ok"] is True and body["checked"] > 0 and "first_broken" not in body
