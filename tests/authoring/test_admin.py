@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from approvals import services
 from approvals.models import Request, Task, Workflow, WorkflowVersion
@@ -270,3 +272,23 @@ def test_task_and_decision_lists_render(author_client, published, requester, man
     assert author_client.get("/admin/approvals/task/").status_code == 200
     assert author_client.get("/admin/approvals/decision/").status_code == 200
     assert author_client.get("/admin/approvals/task/add/").status_code == 403
+
+
+def test_engine_lists_do_not_grow_queries_with_rows(
+    author_client, published, requester, manager, now, django_assert_max_num_queries
+):
+    def add_rows(n: int) -> None:
+        for _ in range(n):
+            req = make_request(published.workflow, requester, created=now)
+            make_task(req, "manager", manager, created=now)
+
+    add_rows(2)
+    counts = {}
+    for url in ("/admin/approvals/request/", "/admin/approvals/task/"):
+        with CaptureQueriesContext(connection) as few:
+            author_client.get(url)
+        counts[url] = len(few)
+    add_rows(10)
+    for url, expected in counts.items():
+        with django_assert_max_num_queries(expected):
+            assert author_client.get(url).status_code == 200

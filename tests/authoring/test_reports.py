@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from approvals import reports
 from tests.authoring.conftest import hours, make_request, make_task, make_workflow
@@ -204,3 +206,33 @@ def test_bad_filters_are_located_errors_not_failures(client, author, finished_re
     assert page.status_code == 200
     assert b"reports__error" in page.content
     assert b"<script>" not in page.content
+
+
+def test_report_queries_do_not_grow_with_workflows_or_rows(
+    client, author, requester, manager, now, django_assert_max_num_queries
+):
+    def add(key: str) -> None:
+        workflow = make_workflow(key, key.title())
+        for n in (1, 5):
+            req = make_request(
+                workflow, requester, created=now - hours(n), state="approved", decided=now
+            )
+            make_task(
+                req,
+                "manager",
+                manager,
+                created=now - hours(n),
+                state="approved",
+                decided=now,
+                due=now,
+            )
+
+    client.force_login(author)
+    add("first")
+    with CaptureQueriesContext(connection) as few:
+        client.get("/reports/", {"workflow": "first"})
+    for key in ("second", "third", "fourth"):
+        add(key)
+    with django_assert_max_num_queries(len(few)):
+        page = client.get("/reports/", {"workflow": "first"})
+    assert page.status_code == 200
