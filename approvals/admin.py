@@ -36,7 +36,7 @@ from approvals.models import (
     Workflow,
     WorkflowVersion,
 )
-from approvals.recipes import Fault, recipe_to_dict
+from approvals.recipes import Fault, RecipeError, recipe_to_dict
 from approvals.selectors import is_author
 from orgchart.models import Person
 
@@ -133,7 +133,13 @@ def diagram_of(version: WorkflowVersion | None, request: Request | None = None) 
     """The version's SVG, safe to inline (render_svg escapes every text)."""
     if version is None:
         return ""
-    return mark_safe(render_svg(version.recipe, request=request))  # noqa: S308
+    try:
+        recipe = version.recipe
+    except RecipeError as exc:
+        # Stored versions passed validation at publish; one that no longer parses
+        # (a parser change) is shown as such rather than breaking the page.
+        return format_html('<p class="errornote">This version cannot be drawn: {}</p>', exc)
+    return mark_safe(render_svg(recipe, request=request))  # noqa: S308
 
 
 # --- workflows and versions ------------------------------------------------------
@@ -311,7 +317,12 @@ class WorkflowAdmin(admin.ModelAdmin):
                 )
             except ApprovalError as exc:
                 faults = exc.faults or [Fault("", exc.message)]
-        recipe = workflow.latest_version.recipe if workflow.latest_version else None
+            except RecipeError as exc:
+                faults = exc.faults
+        try:
+            recipe = workflow.latest_version.recipe if workflow.latest_version else None
+        except RecipeError:
+            recipe = None
         context = self._context(
             request,
             f"Simulate {workflow.key}",
@@ -363,7 +374,10 @@ def version_diff(old: WorkflowVersion, new: WorkflowVersion) -> dict[str, Any]:
     )
 
     def normalized(version: WorkflowVersion) -> list[str]:
-        data = recipe_to_dict(version.recipe)
+        try:
+            data = recipe_to_dict(version.recipe)
+        except RecipeError as exc:
+            return [f"(v{version.number} cannot be parsed: {exc})"]
         return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
 
     unified = [

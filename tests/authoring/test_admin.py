@@ -11,7 +11,7 @@ from approvals import services
 from approvals.models import Request, Task, Workflow, WorkflowVersion
 from audit.models import AuditEvent
 from orgchart.models import RoleCursor
-from tests.authoring.conftest import make_request, make_task
+from tests.authoring.conftest import make_request, make_task, make_workflow
 from tests.factories import PersonFactory
 
 pytestmark = pytest.mark.django_db
@@ -292,3 +292,18 @@ def test_engine_lists_do_not_grow_queries_with_rows(
     for url, expected in counts.items():
         with django_assert_max_num_queries(expected):
             assert author_client.get(url).status_code == 200
+
+
+def test_a_stored_version_that_no_longer_parses_is_shown_not_a_failure(author_client, now):
+    workflow = make_workflow("legacy", "Legacy")  # its stored source has no steps
+    WorkflowVersion.objects.filter(pk=workflow.latest_version_id).update(source="steps: [")
+
+    page = author_client.get(f"/admin/approvals/workflow/{workflow.pk}/change/")
+
+    assert page.status_code == 200
+    assert b"This version cannot be drawn" in page.content
+    assert author_client.get(f"/admin/approvals/workflow/{workflow.pk}/diff/").status_code == 200
+    simulate = f"/admin/approvals/workflow/{workflow.pk}/simulate/"
+    refused = author_client.post(simulate, {"requester": "author", "inputs": ""})
+    assert refused.status_code == 200
+    assert b"recipe-faults" in refused.content
