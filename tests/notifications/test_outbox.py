@@ -219,3 +219,19 @@ def test_people_get_their_preferred_channel_and_email_when_it_cannot_reach_them(
     manager.save()
     submit(requester)
     assert list(Outbox.objects.values_list("channel", flat=True)) == ["email"]
+
+
+def test_a_claim_abandoned_by_a_dead_worker_is_sent_again_by_the_sweep(
+    gadget, requester, manager, settings
+):
+    with transaction.atomic():
+        submit(requester)  # written; the hand-off never happens (no commit here)
+    row = Outbox.objects.get(kind="task_assigned")
+    stale = timezone.now() - timedelta(seconds=settings.OUTBOX_STALE_SECONDS + 1)
+    # A worker claimed it, then died before sending.
+    Outbox.objects.filter(pk=row.pk).update(state="sending", claimed_at=stale, attempts=1)
+    result = delivery.requeue()
+    assert (result.reset, result.due, result.queued) == (1, 1, 1)
+    row.refresh_from_db()
+    assert row.state == "sent" and row.attempts == 2
+    assert len(mail.outbox) == 1
