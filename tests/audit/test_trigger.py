@@ -28,9 +28,8 @@ def event(purchase_order, requester, emit):
 
 
 def refused(sql: str, params: list | None = None) -> str:
-    with pytest.raises(DatabaseError) as error, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params or [])
+    with pytest.raises(DatabaseError) as error, transaction.atomic(), connection.cursor() as cur:
+        cur.execute(sql, params or [])
     return str(error.value)
 
 
@@ -47,10 +46,9 @@ def test_delete_is_refused(event):
 
 def test_the_archiving_setting_alone_does_not_open_the_door(event):
     """Only events already in the archive manifest may go, even while archiving."""
-    with pytest.raises(DatabaseError) as error, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL audit.archiving = 'on'")
-            cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
+    with pytest.raises(DatabaseError) as error, transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL audit.archiving = 'on'")
+        cur.execute("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
     assert "not in the archive manifest" in str(error.value)
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
@@ -83,9 +81,8 @@ def test_every_audit_table_refuses_update_and_delete(every_table_has_rows, table
 def test_truncate_is_refused(every_table_has_rows, table):
     """Test databases (test_*) let the runner flush them; with that turned off,
     TRUNCATE meets the same refusal as anywhere else."""
-    with pytest.raises(DatabaseError) as error, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the fixture's deferred FK checks
-            cursor.execute("SET LOCAL audit.test_truncate = 'off'")
-            cursor.execute(f"TRUNCATE {table} CASCADE")
+    with pytest.raises(DatabaseError) as error, transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the fixture's deferred FK checks
+        cur.execute("SET LOCAL audit.test_truncate = 'off'")
+        cur.execute(f"TRUNCATE {table} CASCADE")
     assert "append-only" in str(error.value)
