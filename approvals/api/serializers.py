@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -17,6 +16,9 @@ from approvals.choices import DecisionKind
 from approvals.models import Attachment, Comment, Request, Task, Workflow, WorkflowVersion
 
 MAX_ID = 2**63 - 1
+# Documentation types of method fields that may be null.
+NULLABLE_TEXT = serializers.CharField(allow_null=True)
+NULLABLE_INT = serializers.IntegerField(allow_null=True)
 MAX_COMMENT = 10_000
 
 
@@ -88,7 +90,7 @@ class TaskSerializer(serializers.ModelSerializer):
     def get_assignee(self, task: Task) -> str:
         return task.assignee.username
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_TEXT)
     def get_on_behalf_of(self, task: Task) -> str | None:
         return _username(task.on_behalf_of)
 
@@ -168,11 +170,11 @@ class RequestSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_TEXT)
     def get_submitted_by(self, request: Request) -> str | None:
         return _username(request.submitted_by)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_TEXT)
     def get_current_step(self, request: Request) -> str | None:
         return request.current_step or None
 
@@ -298,7 +300,7 @@ class WorkflowVersionSerializer(serializers.ModelSerializer):
         fields = ["number", "content_hash", "triggers", "published_by", "published_at"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_TEXT)
     def get_published_by(self, version: WorkflowVersion) -> str | None:
         return _username(version.published_by)
 
@@ -312,7 +314,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
         fields = ["key", "title", "description", "is_active", "latest_version", "triggers"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(NULLABLE_INT)
     def get_latest_version(self, workflow: Workflow) -> int | None:
         latest = workflow.latest_version
         return latest.number if latest else None
@@ -330,7 +332,7 @@ class WorkflowDetailSerializer(WorkflowSerializer):
         fields = [*WorkflowSerializer.Meta.fields, "versions", "recipe"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(NULLABLE_TEXT)
     def get_recipe(self, workflow: Workflow) -> str | None:
         latest = workflow.latest_version
         return latest.source if latest else None

@@ -44,6 +44,21 @@ def _published() -> QuerySet[Workflow]:
     return Workflow.objects.filter(latest_version__isnull=False).select_related("latest_version")
 
 
+def _faults_from(data: Any, path: str = "") -> list[Fault]:
+    """DRF error data (field errors or {"detail", "code"}) as located faults."""
+    if isinstance(data, dict) and set(data) == {"detail", "code"}:
+        return [Fault(path, str(data["detail"]))]
+    if isinstance(data, dict):
+        return [
+            fault
+            for key, value in data.items()
+            for fault in _faults_from(value, f"{path}.{key}" if path else str(key))
+        ]
+    if isinstance(data, list):
+        return [fault for item in data for fault in _faults_from(item, path)]
+    return [Fault(path, str(data))]
+
+
 class WorkflowListCreateView(generics.ListAPIView):
     serializer_class = WorkflowSerializer
     pagination_class = Pagination
@@ -53,6 +68,15 @@ class WorkflowListCreateView(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Workflow]:
         return _published().order_by("key")
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """Publishing answers every 400 in one shape, ``{"errors": [{path, message}]}``:
+        a body that does not parse and a bad header included."""
+        response = super().handle_exception(exc)
+        reshape = not isinstance(response.data, dict) or "errors" not in response.data
+        if self.request.method == "POST" and response.status_code == 400 and reshape:
+            response.data = faults_as_errors(_faults_from(response.data))
+        return response
 
     @extend_schema(
         tags=TAGS,
