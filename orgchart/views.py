@@ -73,6 +73,9 @@ def _page(request: HttpRequest, form: AbsenceForm, status: int = 200) -> HttpRes
     person = request.user
     now = timezone.now()
     mine = list(selectors.absences_of(person).filter(end__gt=now))
+    for absence in mine:
+        # Stored ends are exclusive; people read the last day they are away.
+        absence.last_day = (timezone.localtime(absence.end) - timedelta(microseconds=1)).date()
     # People I act for now: their current absences name me.
     acting_for = list(
         Absence.objects.filter(delegate=person, start__lte=now, end__gt=now).select_related(

@@ -171,6 +171,8 @@ def detail_context(request: HttpRequest, req: Request, **extra: Any) -> dict[str
         "diagram": _diagram(recipe, req) if recipe else None,
         "is_requester": is_requester,
         "can_cancel": is_requester and req.is_open,
+        # The engine lets the requester and the approvers attach evidence.
+        "can_attach": is_requester or any(t.assignee_id == user.pk for t in tasks),
         "can_resubmit": is_requester and req.state == RequestState.CHANGES_REQUESTED,
         "decision_form": DecisionForm(),
         "comment_form": CommentForm(),

@@ -29,19 +29,34 @@ CHROMIUM_ARGS = [
 ]
 
 
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM_PATH"), shutil.which("chromium"),
-                      "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Logins go through the real form; a fast hasher keeps each one from costing a second."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def _executable(path: str | None) -> bool:
+    return bool(path) and Path(path).is_file() and os.access(path, os.X_OK)
+
+
+def chromium_path() -> tuple[str | None, str]:
+    """The Chromium to drive, or None and the reason there is none."""
+    wanted = os.environ.get("CHROMIUM_PATH")
+    if wanted:
+        if _executable(wanted):
+            return wanted, ""
+        return None, f"CHROMIUM_PATH={wanted} is not an executable file"
+    for candidate in (shutil.which("chromium"), "/usr/bin/chromium"):
+        if _executable(candidate):
+            return candidate, ""
+    return None, "no Chromium found: install Debian's `chromium` or set CHROMIUM_PATH"
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    path = chromium_path()
+    path, reason = chromium_path()
     if path is None:
-        pytest.skip("no Chromium found (install Debian's `chromium` or set CHROMIUM_PATH)")
+        pytest.skip(reason)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

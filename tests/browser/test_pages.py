@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.urls import Resolver404, resolve
@@ -123,6 +123,9 @@ def test_request_changes_then_resubmit(purchase_order, open_session, requester, 
     assert page.locator("h1 .state--changes_requested").is_visible()
 
     alice = open_session("requester")
+    page = alice.go("/requests/")
+    assert page.locator("tr", has_text="Pricey Ltd").locator(".state--changes_requested").count()
+    alice.screenshot("requests-list")
     page = alice.go(f"/requests/{req.pk}/")
     assert "Please find a cheaper vendor." in page.locator(".timeline").inner_text()
     page.get_by_role("link", name="Edit and resubmit").click()
@@ -163,7 +166,33 @@ def test_submit_errors_are_shown_in_place(purchase_order, open_session, requeste
     amount_field = page.locator(".field--error", has=page.get_by_label("Amount"))
     assert "greater than or equal to 0" in amount_field.inner_text()
     assert page.locator(".field--error", has=page.get_by_label("Vendor")).count() == 1
+    alice.screenshot("submit-form-errors")
     assert Request.objects.count() == 0
+
+
+def test_out_of_office_from_the_keyboard(open_session, manager, delegate):
+    bob = open_session("manager")
+    page = bob.go("/")
+    page.get_by_role("link", name="Out of office").click()
+    first, last = date.today() + timedelta(days=1), date.today() + timedelta(days=4)
+    page.get_by_label("First day away").fill(first.isoformat())
+    page.get_by_label("Last day away").fill(last.isoformat())
+    # From here on only the keyboard: every field is reachable and labelled.
+    page.get_by_label("Who acts for you").focus()
+    page.keyboard.type("delegate")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "move_open_tasks"
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.type("Conference")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert "Your absence is saved." in page.locator(".messages").inner_text()
+    absence = Absence.objects.get(person=manager)
+    assert absence.delegate == delegate and absence.move_open_tasks
+    assert absence.note == "Conference"
+    assert "Carol Delegate" in page.locator("table").inner_text()
+    bob.screenshot("out-of-office")
 
 
 def test_reports_page_screenshot(purchase_order, open_session, requester, manager, grandboss):
@@ -173,7 +202,9 @@ def test_reports_page_screenshot(purchase_order, open_session, requester, manage
         pytest.skip("/reports/ does not exist yet (built by the reports engineer)")
     req = submit_po(requester, "7000.00", "Acme")
     services.decide(task_id=req.tasks.get().pk, actor=manager, decision="approve")
-    submit_po(requester, "300.00", "Globex")
+    small = submit_po(requester, "300.00", "Globex")
+    services.decide(task_id=small.tasks.get().pk, actor=manager, decision="approve")
+    submit_po(requester, "900.00", "Initech")
     grandboss.is_superuser = True
     grandboss.is_staff = True
     grandboss.save()

@@ -54,6 +54,12 @@ steps:
 """
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    """Personas get their password hashed on creation; a fast hasher keeps tests quick."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def auditors_of_procurement(db, grandboss):
     return RoleFactory(name="procurement-auditors")

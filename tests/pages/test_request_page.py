@@ -181,3 +181,12 @@ def test_an_attachment_of_another_request_is_not_served(make_po, as_user, reques
 
 def test_unknown_request_is_a_404_page(as_user, requester):
     assert as_user(requester).get("/requests/424242/").status_code == 404
+
+
+def test_a_viewer_who_may_not_attach_gets_no_upload_form(make_po, as_user, requester,
+                                                         procurement_auditor):
+    req = make_po()
+    assert 'enctype="multipart/form-data"' in as_user(requester).get(
+        f"/requests/{req.pk}/").content.decode()
+    html = as_user(procurement_auditor).get(f"/requests/{req.pk}/").content.decode()
+    assert 'enctype="multipart/form-data"' not in html
