@@ -32,3 +32,12 @@ def requeue_outbox() -> str:
 def send_reminder_digests() -> int:
     """Hourly (beat): at NOTIFY_DIGEST_HOUR, one digest per person who chose it."""
     return delivery.send_digests()
+
+
+@shared_task(name="approvals.tasks.move_absent_tasks", ignore_result=True)
+def move_absent_tasks() -> int:
+    """Every minute (beat): absences that move open tasks and have started hand their
+    owners' open tasks to the delegate, once each."""
+    from approvals import services
+
+    return services.move_tasks_of_started_absences()

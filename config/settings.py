@@ -226,6 +226,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE: dict = {
     "sweep-sla": {"task": "approvals.tasks.sweep_sla_task", "schedule": timedelta(minutes=1)},
+    # Absences that move open tasks: when one starts, its owner's tasks go to the delegate.
+    "move-absent-tasks": {
+        "task": "approvals.tasks.move_absent_tasks",
+        "schedule": timedelta(minutes=1),
+    },
     # Hashes every changed audit chain head into the checkpoint chain.
     "audit-checkpoint": {"task": "audit.tasks.checkpoint_task", "schedule": timedelta(hours=1)},
     # Moves audit events past AUDIT_HOT_DAYS to the compressed archive.

@@ -42,3 +42,16 @@ def test_an_absence_that_moves_tasks_hands_them_to_the_delegate_once(
     assert task.assignee == delegate
     assert task.on_behalf_of == manager
     assert task.delegation_chain == ["manager", "delegate"]
+
+
+def test_the_beat_task_moves_tasks_of_started_absences(purchase_order, requester, manager,
+                                                       delegate):
+    from approvals.tasks import move_absent_tasks
+
+    request = services.submit(workflow_key="purchase_order", requester=requester,
+                              inputs={"amount": "100", "vendor": "A"})
+    now = timezone.now()
+    Absence.objects.create(person=manager, delegate=delegate, start=now - timedelta(minutes=1),
+                           end=now + timedelta(days=1), move_open_tasks=True)
+    assert move_absent_tasks.delay().get() == 1
+    assert open_tasks(request)[0].assignee == delegate
