@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from approvals.models import Request, Workflow, WorkflowVersion
 from audit.models import AuditEvent
 from audit.services import Actor, record_event
+from tests.browser.conftest import browser, open_session  # noqa: F401 (shared browser fixtures)
 from tests.factories import PersonFactory, RoleFactory, add_members
 
 
