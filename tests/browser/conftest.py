@@ -52,19 +52,43 @@ def chromium_path() -> tuple[str | None, str]:
     return None, "no Chromium found: install Debian's `chromium` or set CHROMIUM_PATH"
 
 
+# One Playwright and one Chromium per test process, however many conftests import
+# the ``browser`` fixture (tests/audit does): the sync API allows only one running
+# Playwright per thread. A count of the fixture instances closes it after the last.
+_SHARED: dict[str, Any] = {"users": 0}
+
+
+def _shared_browser(path: str) -> Any:
+    if "browser" not in _SHARED:
+        from playwright.sync_api import sync_playwright
+
+        playwright = sync_playwright().start()
+        _SHARED["playwright"] = playwright
+        _SHARED["browser"] = playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
+        )
+    _SHARED["users"] += 1
+    return _SHARED["browser"]
+
+
+def _release_browser() -> None:
+    _SHARED["users"] -= 1
+    if _SHARED["users"] == 0 and "browser" in _SHARED:
+        _SHARED.pop("browser").close()
+        _SHARED.pop("playwright").stop()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     path, reason = chromium_path()
     if path is None:
         pytest.skip(reason)
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         pytest.skip("the playwright package is not installed")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield _shared_browser(path)
+    _release_browser()
 
 
 class Session:
