@@ -10,17 +10,38 @@ Use with any queryset the caller may see and the GET parameters::
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
+from django_filters.fields import IsoDateTimeField
 
 from approvals.choices import RequestState, TaskState
 from approvals.models import Request, Task
 
 ALL = "all"
 ME = "me"
+
+
+class UTCDateTimeField(IsoDateTimeField):
+    """ISO 8601, normalized to UTC: PostgreSQL refuses offsets beyond ±16 h that Python
+    accepts (``-23:06``), and an offset can push year 1 or 9999 out of range."""
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Date and time out of range.", code="invalid") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeField
 
 
 def _person(filterset: django_filters.FilterSet) -> Any:
@@ -50,8 +71,8 @@ class RequestFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         method="filter_text", max_length=200, help_text="Searches titles and inputs."
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Request

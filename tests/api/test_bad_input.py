@@ -114,6 +114,8 @@ BAD_QUERIES = {
         "state=bogus": 400, "mine=perhaps": 400, "q=" + "x" * 1000: 400, "q=%00": 400,
         "page=abc": 404, "page=-1": 404, "page=99999999999999999999": 404,
         "page_size=abc": 200, "page_size=100000": 200, "created_after=yesterday": 400,
+        "created_after=1815-12-15T00:16:49.5-23:06": 200,
+        "created_before=0001-01-01T00:00:00%2B01:00": 400,
         "requester=%00": 400, "entity_id=%00": 400,
     },
     "/api/v1/tasks/": {

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hypothesis
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -33,7 +35,19 @@ CHECKS = [
 
 
 @pytest.fixture
-def admin_token(scene, expense_workflow) -> str:
+def _keep_test_connection():
+    """Schemathesis calls the WSGI app directly, so each response fires
+    request_finished, whose close_old_connections would close the connection holding
+    the test's transaction (on PostgreSQL). Django's test client unhooks it likewise."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def admin_token(scene, expense_workflow, _keep_test_connection) -> str:
     token, _ = Token.objects.get_or_create(user=scene.people["admin"])
     return token.key
 

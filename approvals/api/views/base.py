@@ -13,6 +13,8 @@ from approvals.errors import NotFound
 
 MAX_ID = 2**63 - 1
 _ID = re.compile(r"[0-9]{1,19}")
+# Workflow keys are slugs (RECIPES.md); anything else (a NUL byte, say) names nothing.
+_KEY = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 
 def parse_id(value: object, what: str = "object") -> int:
@@ -21,6 +23,13 @@ def parse_id(value: object, what: str = "object") -> int:
     if not _ID.fullmatch(text) or not 0 < int(text) <= MAX_ID:
         raise NotFound(f"No such {what}.")
     return int(text)
+
+
+def parse_key(value: object, what: str = "workflow") -> str:
+    text = str(value)
+    if not _KEY.fullmatch(text):
+        raise NotFound(f"No such {what}.")
+    return text
 
 
 def id_parameter(description: str) -> OpenApiParameter:

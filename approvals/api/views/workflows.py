@@ -32,7 +32,7 @@ from approvals.models import Workflow, WorkflowVersion
 from approvals.recipes.schema import Fault
 from orgchart.models import Person
 
-from .base import Pagination, errors
+from .base import Pagination, errors, parse_key
 
 TAGS = ["workflows"]
 KEY_PARAMETER = OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH)
@@ -142,7 +142,7 @@ class WorkflowDetailView(APIView):
         versions = WorkflowVersion.objects.select_related("published_by").order_by("-number")
         workflow = (
             _published().prefetch_related(Prefetch("versions", queryset=versions))
-            .filter(key=key)
+            .filter(key=parse_key(key))
             .first()
         )
         if workflow is None:
@@ -162,6 +162,7 @@ class WorkflowSimulateView(APIView):
     )
     @idempotent
     def post(self, request: DRFRequest, key: str) -> Response:
+        key = parse_key(key)
         body = SimulateInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
