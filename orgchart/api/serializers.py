@@ -13,7 +13,7 @@ from orgchart.models import Absence, Person, Role
 
 class PersonSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="display_name", read_only=True)
-    manager = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    manager = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     roles = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
     active = serializers.BooleanField(source="is_active", read_only=True)
 
@@ -49,7 +49,7 @@ class DayOrMomentField(serializers.DateTimeField):
 class AbsenceSerializer(serializers.ModelSerializer):
     """An absence as read. ``end`` is exclusive (00:00 after the last day away)."""
 
-    delegate = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    delegate = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Absence

@@ -6,10 +6,17 @@ with field errors (or 404 for an absence that is not the caller's).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,8 +34,36 @@ from .serializers import (
 )
 
 
+class _ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+_WHY = {
+    400: 'Bad input: field errors {"field": ["message"]}.',
+    401: "No credentials, or bad ones.",
+    403: "Not allowed.",
+    404: "No such object, or not the caller's.",
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {
+        code: OpenApiResponse(
+            OpenApiTypes.OBJECT if code == 400 else _ErrorSerializer, description=_WHY[code]
+        )
+        for code in codes
+    }
+
+
+_ID = re.compile(r"[0-9]{1,18}")
+_ID_PARAM = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+
+
 @extend_schema_view(
+    retrieve=extend_schema(responses={200: PersonSerializer, **errors(401, 403, 404)}),
     list=extend_schema(
+        responses={200: PersonSerializer(many=True), **errors(400, 401, 403, 404)},
         parameters=[
             OpenApiParameter("department", str),
             OpenApiParameter("manager", str, description="the manager's username"),
@@ -43,7 +78,7 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = PersonSerializer
     lookup_field = "username"
-    lookup_value_regex = r"[\w.@+-]+"
+    lookup_value_regex = "[^/]+"  # any name reaches the view, which answers 404 in JSON
     filter_backends: list = []
 
     def get_queryset(self) -> Any:
@@ -66,9 +101,14 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
 _ACTIVE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: RoleSerializer(many=True), **errors(401, 403, 404)}),
+    retrieve=extend_schema(responses={200: RoleSerializer, **errors(401, 403, 404)}),
+)
 class RoleViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = RoleSerializer
     lookup_field = "name"
+    lookup_value_regex = "[^/]+"  # any name reaches the view, which answers 404 in JSON
     filter_backends: list = []
     queryset = selectors.roles_list().order_by("name")
 
@@ -79,6 +119,12 @@ def _refusal(exc: OrgChartError) -> Exception:
     return ValidationError(exc.errors or {"non_field_errors": [exc.message]})
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: AbsenceSerializer(many=True), **errors(401, 403, 404)}),
+    retrieve=extend_schema(
+        parameters=[_ID_PARAM], responses={200: AbsenceSerializer, **errors(401, 403, 404)}
+    ),
+)
 class OutOfOfficeViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -87,13 +133,23 @@ class OutOfOfficeViewSet(
     """The caller's absences: list, add, change, remove."""
 
     serializer_class = AbsenceSerializer
+    lookup_value_regex = "[^/]+"  # any id reaches the view, which answers 404 in JSON
 
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return Absence.objects.none()
         return selectors.absences_of(self.request.user)
 
-    @extend_schema(request=AbsenceWriteSerializer, responses={201: AbsenceSerializer})
+    def get_object(self) -> Absence:
+        # Only ids that can exist reach the database (no overflow on PostgreSQL).
+        if not _ID.fullmatch(str(self.kwargs.get("pk", ""))):
+            raise NotFound("No such absence.")
+        return super().get_object()
+
+    @extend_schema(
+        request=AbsenceWriteSerializer,
+        responses={201: AbsenceSerializer, **errors(400, 401, 403)},
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = AbsenceWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -114,7 +170,11 @@ class OutOfOfficeViewSet(
             raise _refusal(exc) from exc
         return Response(AbsenceSerializer(absence).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=AbsenceUpdateSerializer, responses={200: AbsenceSerializer})
+    @extend_schema(
+        parameters=[_ID_PARAM],
+        request=AbsenceUpdateSerializer,
+        responses={200: AbsenceSerializer, **errors(400, 401, 403, 404)},
+    )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         absence = self.get_object()
         body = AbsenceUpdateSerializer(data=request.data, partial=True)
@@ -137,6 +197,7 @@ class OutOfOfficeViewSet(
             raise _refusal(exc) from exc
         return Response(AbsenceSerializer(absence).data)
 
+    @extend_schema(parameters=[_ID_PARAM], responses={204: None, **errors(401, 403, 404)})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         absence = self.get_object()
         try:
