@@ -19,6 +19,7 @@ def admin_client(client, grandboss):
 def test_people_roles_and_absences_pages_render(admin_client, requester, finance):
     for url in (
         "/admin/orgchart/person/",
+        "/admin/orgchart/person/add/",
         f"/admin/orgchart/person/{requester.pk}/change/",
         f"/admin/orgchart/person/{requester.pk}/history/",
         "/admin/orgchart/role/",
@@ -67,3 +68,19 @@ def test_the_absence_admin_refuses_what_the_service_refuses(admin_client, manage
     assert response.status_code == 302
     absence = Absence.objects.get()
     assert absence.history.get().history_user.username == "root"
+
+
+def test_a_person_added_in_the_admin_lands_in_the_chart(admin_client, manager):
+    response = admin_client.post(
+        "/admin/orgchart/person/add/",
+        {
+            "username": "newbie",
+            "password1": "a-long-enough-password",
+            "password2": "a-long-enough-password",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    from orgchart.models import Person
+
+    assert Person.objects.filter(username="newbie").exists()
