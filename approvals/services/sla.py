@@ -237,14 +237,12 @@ def move_tasks_of_started_absences(*, now: datetime | None = None) -> int:
     """Absences that move open tasks and have started: their owners' open tasks go to
     the delegate (following the delegate's own absences), once per absence. The
     claim and the moves commit together, so a failure is retried by the next sweep."""
-    from orgchart.models import Absence
+    from orgchart.selectors import absences_starting
     from orgchart.services import absence_claim_task_move
 
     now = now or timezone.now()
     moved = 0
-    due = Absence.objects.filter(
-        move_open_tasks=True, tasks_moved_at__isnull=True, start__lte=now, end__gt=now
-    ).select_related("person", "delegate")
+    due = absences_starting(now).select_related("person", "delegate")
     for absence in due:
         with transaction.atomic():
             if not absence_claim_task_move(absence_id=absence.pk, at=now):
