@@ -152,3 +152,18 @@ def test_a_workflow_event_chains_per_workflow(db):
         )
     assert one.chain == two.chain == "workflow:leave"
     assert two.prev_hash == one.hash
+
+
+def test_the_beat_tasks_and_the_checkpoint_command_run_the_services(order, emit, settings, capsys):
+    from audit.tasks import archive_task, checkpoint_task
+
+    schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"audit.tasks.checkpoint_task", "audit.tasks.archive_task"} <= schedule
+    emit(order, "request_submitted", "requester")
+    assert checkpoint_task.delay().get() == 1
+    call_command("audit_checkpoint")
+    assert "no chain changed" in capsys.readouterr().out
+    emit(order, "comment_added", "requester")
+    call_command("audit_checkpoint")
+    assert "checkpoint #2: 1 chain heads" in capsys.readouterr().out
+    assert archive_task.delay().get() == 0  # nothing is older than the hot window
