@@ -1,0 +1,83 @@
+"""The auditor's question and audit_verify throughput.
+
+Question: "every purchase order over 50,000 approved in Q3" — events of type
+request_approved, in the third quarter of the generated year, with
+inputs.amount >= 50000, newest first, as the auditors' page and API ask it
+(``audit.selectors.events_for`` with an ``EventFilter``): the first page of 50,
+and the total count the paginator needs. Then ``verify_all`` over the whole
+trail (or ``--verify-limit`` seconds' worth is reported as not run).
+Run: DATABASE_URL=... python -m tests.perf.bench_audit [--no-verify]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+
+from tests.perf import common
+
+common.setup()
+
+from django.db import connection  # noqa: E402
+
+from audit.filters import EventFilter, InputCondition  # noqa: E402
+from audit.models import AuditEvent  # noqa: E402
+from audit.selectors import events_for  # noqa: E402
+from audit.verify import verify_all  # noqa: E402
+from orgchart.models import Person  # noqa: E402
+
+
+def question() -> EventFilter:
+    now = datetime.now(tz=UTC)
+    year = now.year if now.month > 9 else now.year - 1  # the last Q3 that is over
+    return EventFilter(
+        event_types=("request_approved",),
+        since=datetime(year, 7, 1, tzinfo=UTC),
+        until=datetime(year, 10, 1, tzinfo=UTC),
+        inputs=(InputCondition(field="amount", op="gte", value="50000"),),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--no-verify", action="store_true")
+    args = parser.parse_args()
+    auditor = Person.objects.get(username="bench_auditor")
+    flt = question()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'audit_auditevent'")
+        events = cursor.fetchone()[0]
+    print(f"about {events} audit events; {common.machine()}")
+    qs = events_for(auditor, flt)
+    first = list(qs[:50])
+    total = qs.count()
+    print(f"question: {flt.as_params()} -> {total} events, first page {len(first)}")
+    print("\nEXPLAIN ANALYZE, first page:\n")
+    print(qs[:50].explain(analyze=True, buffers=True))
+
+    rows = [
+        {"query": "first page of 50", **common.percentiles(
+            common.timed(lambda: list(events_for(auditor, flt)[:50]), args.runs, warmup=3))},
+        {"query": "count (paginator)", **common.percentiles(
+            common.timed(lambda: events_for(auditor, flt).count(), args.runs, warmup=3))},
+    ]
+    common.print_table(f"The auditor's question over ~{events} events (ms)", rows)
+
+    if args.no_verify:
+        return
+    hot = AuditEvent.objects.count()
+    start = time.perf_counter()
+    result = verify_all()
+    elapsed = time.perf_counter() - start
+    common.print_table("audit_verify (verify_all)", [{
+        "events": hot, "checked": result.checked, "ok": result.ok, "seconds": elapsed,
+        "events/s": result.checked / elapsed if elapsed else 0.0,
+    }])
+    if not result.ok:
+        print(result.describe())
+
+
+if __name__ == "__main__":
+    main()

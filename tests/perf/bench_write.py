@@ -1,0 +1,167 @@
+"""Submit and decide: latency in-process and over HTTP, and decision throughput with
+concurrent clients against several gunicorn workers.
+
+Each decision is taken by the task's assignee on an open generated task (one task
+per request, so clients never wait on one request's lock). The benchmark changes
+the data: the decided requests move on or finish, as they would.
+Run: DATABASE_URL=... python -m tests.perf.bench_write [--calls 300] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import threading
+import time
+from typing import Any
+
+from tests.perf import common
+
+common.setup()
+
+from django.db.models import Count  # noqa: E402
+
+from approvals import services  # noqa: E402
+from approvals.choices import TaskState, Via  # noqa: E402
+from approvals.models import Task, Workflow  # noqa: E402
+from orgchart.models import Person  # noqa: E402
+
+
+def pool(n: int, exclude: set[int]) -> list[Task]:
+    """Open tasks of pending requests with no other open task (so one decision does
+    not wait on another's lock), not in ``exclude``, from a random place in the table."""
+    open_tasks = Task.objects.filter(state=TaskState.OPEN, request__state="pending").exclude(
+        assignee__username__in=["bench_inbox", "bench_small"]
+    )
+    top = open_tasks.order_by("-request_id").values_list("request_id", flat=True).first() or 0
+    start = random.randint(0, max(0, top - n * 20))
+    found: list[Task] = []
+    for lower in (start, 0):
+        candidates = list(
+            open_tasks.filter(request_id__gte=lower).exclude(pk__in=exclude)
+            .select_related("assignee").order_by("request_id")[: n * 3]
+        )
+        counts = dict(
+            Task.objects.filter(state=TaskState.OPEN,
+                                request_id__in={t.request_id for t in candidates})
+            .values("request_id").annotate(n=Count("id")).values_list("request_id", "n")
+        )
+        found = [t for t in candidates if counts.get(t.request_id) == 1][:n]
+        if len(found) >= n:
+            break
+    return found
+
+
+def decide_in_process(tasks: list[Task]) -> list[float]:
+    out = []
+    for task in tasks:
+        start = time.perf_counter()
+        services.decide(task_id=task.pk, actor=task.assignee, decision="approve", via=Via.CLI)
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def submit_body(workflow: Workflow) -> dict[str, Any]:
+    key = workflow.key
+    if "purchase" in key:
+        inputs = {"amount": "1234.50", "vendor": "Acme"}
+    elif "leave" in key:
+        inputs = {"start_date": "2026-12-01", "days": 2}
+    elif "access" in key:
+        inputs = {"system": "crm"}
+    else:
+        inputs = {"amount": "99.00"}
+    return {"workflow": key, "inputs": inputs, "title": "benchmark"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--workers", type=int, default=3)
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    used: set[int] = set()
+
+    # In-process decide: the service alone, no HTTP.
+    tasks = pool(args.calls + 20, used)
+    used |= {t.pk for t in tasks}
+    samples = decide_in_process(tasks)[20:]
+    rows.append({"operation": "decide, in-process (services.decide)",
+                 **common.percentiles(samples)})
+
+    requester = Person.objects.get(username="bench_requester")
+    workflows = list(Workflow.objects.filter(is_active=True).order_by("pk")[:50])
+    http_tasks = pool(args.calls, used)
+    used |= {t.pk for t in http_tasks}
+    tokens = {t.assignee_id: common.token_for(t.assignee) for t in http_tasks}
+    req_token = common.token_for(requester)
+
+    with common.gunicorn(workers=args.workers) as base:
+        print(f"gunicorn at {base}, {args.workers} workers; {common.machine()}")
+        client = common.Client({"Authorization": f"Token {req_token}"})
+        samples = []
+        for i in range(args.calls):
+            body = submit_body(workflows[i % len(workflows)])
+            start = time.perf_counter()
+            status, data = client.request("POST", "/api/v1/requests/", body)
+            samples.append((time.perf_counter() - start) * 1000)
+            assert status == 201, (status, data[:300])
+        rows.append({"operation": "submit, HTTP POST /api/v1/requests/",
+                     **common.percentiles(samples[10:])})
+
+        samples = []
+        clients: dict[int, common.Client] = {}
+        for task in http_tasks:
+            c = clients.setdefault(
+                task.assignee_id,
+                common.Client({"Authorization": f"Token {tokens[task.assignee_id]}"}))
+            start = time.perf_counter()
+            status, data = c.request("POST", f"/api/v1/tasks/{task.pk}/decision/",
+                                     {"decision": "approve"})
+            samples.append((time.perf_counter() - start) * 1000)
+            assert status == 200, (status, data[:300])
+        rows.append({"operation": "decide, HTTP POST /api/v1/tasks/{id}/decision/",
+                     **common.percentiles(samples[10:])})
+        common.print_table("Submit and decide latency (ms)", rows)
+
+        # Throughput: clients in threads, each on its own tasks, for a fixed time.
+        load = pool(int(args.seconds * 800), used)
+        tokens.update({t.assignee_id: common.token_for(t.assignee)
+                       for t in load if t.assignee_id not in tokens})
+        shares = [load[i :: args.clients] for i in range(args.clients)]
+        done = [0] * args.clients
+        errors = [0] * args.clients
+        deadline = time.monotonic() + args.seconds
+
+        def run(k: int) -> None:
+            conns: dict[int, common.Client] = {}
+            for task in shares[k]:
+                if time.monotonic() >= deadline:
+                    return
+                c = conns.setdefault(task.assignee_id, common.Client(
+                    {"Authorization": f"Token {tokens[task.assignee_id]}"}))
+                status, _ = c.request("POST", f"/api/v1/tasks/{task.pk}/decision/",
+                                      {"decision": "approve"})
+                if status == 200:
+                    done[k] += 1
+                else:
+                    errors[k] += 1
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(args.clients)]
+        start = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - start
+        common.print_table("Decision throughput over HTTP", [{
+            "gunicorn workers": args.workers, "clients": args.clients,
+            "seconds": round(elapsed, 1), "decisions": sum(done), "errors": sum(errors),
+            "decisions/s": sum(done) / elapsed, "tasks available": len(load),
+        }])
+
+
+if __name__ == "__main__":
+    main()
