@@ -44,6 +44,12 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCDateTimeField
 
 
+class IntegerFilter(django_filters.NumberFilter):
+    """Whole numbers only: ``1.5`` is an error, not silently request 1."""
+
+    field_class = forms.IntegerField
+
+
 def _person(filterset: django_filters.FilterSet) -> Any:
     request = getattr(filterset, "request", None)
     user = getattr(request, "user", None)
@@ -109,7 +115,7 @@ class TaskFilter(django_filters.FilterSet):
         help_text="'me' (default), 'all', or a username.",
     )
     workflow = django_filters.CharFilter(field_name="request__workflow__key", max_length=100)
-    request = django_filters.NumberFilter(
+    request = IntegerFilter(
         field_name="request_id", min_value=1, max_value=2**63 - 1, help_text="Request id."
     )
 

@@ -119,7 +119,7 @@ BAD_QUERIES = {
         "requester=%00": 400, "entity_id=%00": 400,
     },
     "/api/v1/tasks/": {
-        "state=bogus": 400, "assignee=%00": 400, "request=abc": 400,
+        "state=bogus": 400, "assignee=%00": 400, "request=abc": 400, "request=1.5": 400,
         "request=99999999999999999999999": 400, "workflow=%00": 400,
         "assignee=" + "x" * 500: 400,
     },
