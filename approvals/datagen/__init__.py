@@ -124,6 +124,8 @@ def generate(
             for table in ("orgchart_person", "approvals_request", "approvals_task",
                           "approvals_decision", "audit_auditevent"):
                 cursor.execute(f"ANALYZE {table}")
+            cursor.execute("RESET synchronous_commit")
+            cursor.execute("RESET maintenance_work_mem")
     lap("sequences and ANALYZE")
     report.counts = dict(sink.counts)
     return report

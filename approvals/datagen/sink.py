@@ -139,6 +139,10 @@ def indexes_deferred(tables: Iterable[str]) -> Iterator[list[str]]:
         yield [name for name, _ in dropped]
     finally:
         with connection.cursor() as cursor:
+            # Inside an outer transaction (a test), the load's deferred foreign-key
+            # checks are still pending, and PostgreSQL builds no index over them.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             cursor.execute("SET maintenance_work_mem TO '512MB'")
             for _, definition in dropped:
                 cursor.execute(definition)
