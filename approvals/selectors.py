@@ -12,18 +12,14 @@ from django.utils.timesince import timeuntil
 from approvals.choices import RequestState, TaskState
 from approvals.errors import NotFound
 from approvals.models import Request, Task, Workflow, WorkflowVersion
+from audit.permissions import is_auditor as audit_is_auditor
 from orgchart.models import Person
-
-AUDITORS_ROLE = "auditors"
 
 
 def is_auditor(person: Person) -> bool:
-    """Members of the ``auditors`` role, holders of ``audit.view_auditevent``, superusers."""
-    if not person.is_authenticated or not person.is_active:
-        return False
-    if person.is_superuser or person.has_perm("audit.view_auditevent"):
-        return True
-    return person.roles.filter(name=AUDITORS_ROLE).exists()
+    """Members of the ``auditors`` role, holders of ``audit.view_auditevent``, superusers
+    (the audit app's rule, cached per request on the user)."""
+    return audit_is_auditor(person)
 
 
 def is_author(person: Person) -> bool:
@@ -51,12 +47,13 @@ def _json_contains_supported() -> bool:
 
 
 def participates(person: Person) -> Q:
-    """Requests the person takes part in: as requester, assignee, or on whose behalf
-    a task was (deciders are always assignees)."""
+    """Requests the person takes part in: as requester, the service account that
+    submitted for them, assignee, or on whose behalf a task was (deciders are always
+    assignees)."""
     tasks = Task.objects.filter(request=OuterRef("pk")).filter(
         Q(assignee=person) | Q(on_behalf_of=person)
     )
-    return Q(requester=person) | Q(Exists(tasks))
+    return Q(requester=person) | Q(submitted_by=person) | Q(Exists(tasks))
 
 
 def requests_visible_to(person: Person) -> QuerySet[Request]:

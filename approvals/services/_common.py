@@ -50,11 +50,23 @@ def lock_task(task_id: int) -> tuple[Request, Task]:
 
 
 def snapshot(request: Request) -> dict[str, Any]:
+    """The request as it stands right after an event: what replay shows. The tasks
+    are those of the current round (earlier rounds are in earlier snapshots)."""
+    tasks = (
+        Task.objects.filter(request_id=request.pk, round=request.round)
+        .order_by("pk")
+        .values_list("pk", "step_id", "assignee__username", "on_behalf_of__username", "state")
+    )
     return {
         "state": request.state,
         "current_step": request.current_step or None,
         "round": request.round,
         "decided_at": request.decided_at,
+        "inputs": request.inputs,
+        "tasks": [
+            {"id": pk, "step": step, "assignee": who, "on_behalf_of": behalf, "state": state}
+            for pk, step, who, behalf, state in tasks
+        ],
     }
 
 

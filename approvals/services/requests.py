@@ -164,7 +164,7 @@ def resubmit(
     return request
 
 
-def add_comment(*, request_id: int, author: Person, text: str) -> Comment:
+def add_comment(*, request_id: int, author: Person, text: str, via: str = Via.WEB) -> Comment:
     """A question or an answer on a request's thread; no state change. Anyone who may
     see the request may comment; the other participants are notified."""
     from approvals.selectors import request_for
@@ -175,7 +175,7 @@ def add_comment(*, request_id: int, author: Person, text: str) -> Comment:
         request = lock_request(request_id)
         comment = Comment.objects.create(request=request, author=author, text=text)
         log_event(
-            request, "comment_added", actor_of(author, via=Via.WEB), comment=comment.pk, text=text
+            request, "comment_added", actor_of(author, via=via), comment=comment.pk, text=text
         )
         others = {request.requester_id} | set(
             request.tasks.filter(state=TaskState.OPEN).values_list("assignee_id", flat=True)
@@ -190,7 +190,9 @@ def add_comment(*, request_id: int, author: Person, text: str) -> Comment:
     return comment
 
 
-def add_attachment(*, request_id: int, author: Person, uploaded: Any) -> Attachment:
+def add_attachment(
+    *, request_id: int, author: Person, uploaded: Any, via: str = Via.WEB
+) -> Attachment:
     """Attach evidence (an UploadedFile) to a request, within the size and type limits
     (settings.APPROVALS ATTACHMENT_MAX_BYTES and ATTACHMENT_TYPES); InvalidInput beyond.
     The requester and the people with a task on the request may attach."""
@@ -245,7 +247,7 @@ def add_attachment(*, request_id: int, author: Person, uploaded: Any) -> Attachm
         log_event(
             request,
             "attachment_added",
-            actor_of(author, via=Via.WEB),
+            actor_of(author, via=via),
             attachment=attachment.pk,
             filename=name,
             size=size,

@@ -120,10 +120,6 @@ def test_a_permitted_service_account_submits_on_behalf_and_the_audit_shows_both(
     assert event.actor["user"] == "erp-bot" and event.actor["on_behalf_of"] == "requester"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="selectors.participates does not count Request.submitted_by yet (asked the lead)",
-)
 def test_the_service_account_that_submitted_a_restricted_request_may_read_it(
     po_workflow, requester, service_account
 ):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,21 +10,10 @@ import pytest
 
 from approvals import services
 from tests.authoring.conftest import hours, make_request
+from tests.browser.conftest import browser  # noqa: F401 (the shared Chromium)
 
 # Playwright's sync API runs an event loop in this thread (see tests/browser/conftest.py).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-def chromium_path() -> tuple[str | None, str]:
-    """Debian's chromium (Playwright never downloads one here), or why there is none."""
-    for candidate in (os.environ.get("CHROMIUM_PATH"), shutil.which("chromium")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate, ""
-    return None, "no Chromium found: install Debian's `chromium` or set CHROMIUM_PATH"
-
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,28 +22,23 @@ BAD = 'workflow: po\ntitle: PO\nsteps:\n  - id: a\n    approver: "user:x"\n    b
 
 
 @pytest.fixture
-def page(live_server, author, settings) -> Iterator[Any]:
+def page(browser, live_server, author, settings) -> Iterator[Any]:  # noqa: F811
+    """An author's tab on the live server, in the one shared Chromium of this process."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     author.set_password("pw-for-tests")
     author.save()
-    path, why_not = chromium_path()
-    if path is None:
-        pytest.skip(why_not)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        tab = browser.new_page()
-        tab.set_default_timeout(10_000)
-        tab.csp = []
-        tab.on("console", lambda m: "Content Security Policy" in m.text and tab.csp.append(m.text))
-        tab.goto(f"{live_server.url}/admin/login/")
-        tab.fill("#id_username", "author")
-        tab.fill("#id_password", "pw-for-tests")
-        tab.click("input[type=submit]")
-        tab.base = live_server.url
-        yield tab
-        browser.close()
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    tab.csp = []
+    tab.on("console", lambda m: "Content Security Policy" in m.text and tab.csp.append(m.text))
+    tab.goto(f"{live_server.url}/admin/login/")
+    tab.fill("#id_username", "author")
+    tab.fill("#id_password", "pw-for-tests")
+    tab.click("input[type=submit]")
+    tab.base = live_server.url
+    yield tab
+    context.close()
 
 
 def test_clicking_a_located_error_selects_its_line_in_the_editor(page):

@@ -16,7 +16,16 @@ def _days(n: int) -> str:
 def test_every_page_links_to_out_of_office(as_user, requester):
     html = as_user(requester).get("/").content.decode()
     assert 'href="/me/out-of-office/"' in html
+    assert 'href="/reports/"' not in html, "reports are for authors and auditors"
+    assert 'href="/audit/"' not in html
+
+
+def test_auditors_see_the_reports_and_audit_links(as_user, requester):
+    requester.is_superuser = True
+    requester.save()
+    html = as_user(requester).get("/").content.decode()
     assert 'href="/reports/"' in html
+    assert 'href="/audit/"' in html
 
 
 def test_set_an_absence_with_a_delegate(as_user, manager, delegate):

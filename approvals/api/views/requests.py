@@ -48,9 +48,7 @@ def request_payload(request_id: int) -> dict[str, Any]:
     The caller has already been shown to see it (or has just created it)."""
     obj = (
         Request.objects.select_related("workflow", "workflow_version", "requester", "submitted_by")
-        .prefetch_related(
-            _tasks_prefetch(), "comments__author", "attachments__uploaded_by"
-        )
+        .prefetch_related(_tasks_prefetch(), "comments__author", "attachments__uploaded_by")
         .get(pk=request_id)
     )
     history = list(AuditEvent.objects.filter(request_id=request_id).order_by("seq"))
@@ -67,8 +65,10 @@ def workflow_key_for_event(event: str) -> str:
         if event in (workflow.latest_version.triggers or [])
     ]
     if len(keys) != 1:
-        problem = "No active workflow is triggered by this event." if not keys else (
-            f"The event starts several workflows ({', '.join(sorted(keys))})."
+        problem = (
+            "No active workflow is triggered by this event."
+            if not keys
+            else (f"The event starts several workflows ({', '.join(sorted(keys))}).")
         )
         raise ValidationError({"event": [problem]})
     return keys[0]
@@ -169,7 +169,7 @@ class RequestCommentsView(APIView):
         body = CommentInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         comment = services.add_comment(
-            request_id=found.pk, author=request.user, text=body.validated_data["text"]
+            request_id=found.pk, author=request.user, text=body.validated_data["text"], via=Via.API
         )
         return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
@@ -191,7 +191,10 @@ class RequestAttachmentsView(APIView):
         body = AttachmentInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         attachment = services.add_attachment(
-            request_id=found.pk, author=request.user, uploaded=body.validated_data["file"]
+            request_id=found.pk,
+            author=request.user,
+            uploaded=body.validated_data["file"],
+            via=Via.API,
         )
         return Response(AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
 
