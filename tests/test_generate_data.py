@@ -60,6 +60,12 @@ def test_audit_chains_verify_and_the_engine_appends_to_them(generated):
     task.refresh_from_db()
     assert task.state == TaskState.APPROVED
     assert task.request.state in (RequestState.PENDING, RequestState.APPROVED)
+    events = AuditEvent.objects.filter(request_id=task.request_id).order_by("seq")
+    generated_event = events.first()
+    engine_event = events.filter(event_type="task_decided", actor_username="bench_inbox").last()
+    assert engine_event is not None and engine_event.seq > generated_event.seq
+    # The generated events have the engine's snapshot shape.
+    assert set(generated_event.snapshot) == set(engine_event.snapshot)
     assert create_checkpoint() is not None
     result = verify_all()
     assert result.ok, result.describe()

@@ -178,6 +178,15 @@ class _Story:
         self.at: datetime = gen.now
         self.created: datetime = gen.now
         self.chain = f"request:{rid}"
+        self.tasks: list[dict[str, Any]] = []  # the tasks written so far, in id order
+
+    def _brief(self, task: dict[str, Any]) -> dict[str, Any]:
+        org = self.gen.org
+        behalf = task["on_behalf_of_id"]
+        return {"id": task["id"], "step": task["step_id"],
+                "assignee": org.username[task["assignee_id"]],
+                "on_behalf_of": org.username[behalf] if behalf else None,
+                "state": task["state"]}
 
     def log(self, event_type: str, actor: dict[str, Any], payload: dict[str, Any]) -> None:
         gen = self.gen
@@ -188,8 +197,11 @@ class _Story:
             "request_id": self.rid, "workflow_key": self.version.key,
             "workflow_version": self.version.number, "event_type": event_type,
             "actor": actor, "payload": payload,
+            # The engine's snapshot (services._common.snapshot): the request and the
+            # tasks of its round as they stand right after the event.
             "snapshot": {"state": self.state, "current_step": self.step or None, "round": 0,
-                         "decided_at": _iso(self.decided_at)},
+                         "decided_at": _iso(self.decided_at), "inputs": self.inputs,
+                         "tasks": [self._brief(t) for t in self.tasks]},
             "inputs": self.inputs, "imported": False, "prev_hash": self.prev,
         }
         self.prev = hash_material(material)
@@ -226,6 +238,7 @@ class _Story:
                 "step": step.id, "kind": step.kind, "quorum": str(step.quorum),
                 "when": step.when, "seen": seen, "tasks": len(tasks)})
             for task, notes in tasks:
+                self.tasks.append(task)  # saved before its events, as new_task does
                 if "fallback" in task["resolution"]:
                     fallback = task["resolution"]["fallback"]
                     self.log("routing_fallback", SYSTEM, {**self._info(task), "fallback": fallback})
