@@ -80,15 +80,25 @@ def reset_broker_connections() -> None:
 
 
 @pytest.fixture
-def redis_broker(settings):
+def redis_broker(settings, monkeypatch):
     redis = OwnRedis(spare_port())
     redis.start()
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{redis.port}/0"
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # The Celery app read its broker from the settings once, and Celery prefers the
+    # CELERY_BROKER_URL environment variable (CI sets it) over any configuration: both
+    # must name this test's Redis, or it would use the shared one it never stops.
+    monkeypatch.setenv("CELERY_BROKER_URL", settings.CELERY_BROKER_URL)
+    saved = {key: app.conf[key] for key in
+             ("broker_url", "broker_transport_options", "task_always_eager")}
+    app.conf.update(broker_url=settings.CELERY_BROKER_URL,
+                    broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+                    task_always_eager=False)
     reset_broker_connections()
     yield redis
     redis.stop()
+    app.conf.update(saved)
     reset_broker_connections()
 
 
