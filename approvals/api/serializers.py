@@ -36,12 +36,7 @@ def _username(person: Any) -> str | None:
     return person.username if person is not None else None
 
 
-# --- errors (documentation of the error shapes) ---------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
+# --- errors (documentation of the error shapes; {"detail", "code"} is config.api_errors) -
 
 
 class FieldErrorsSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ from audit.hashing import canonical_json
 from audit.permissions import is_auditor
 from audit.selectors import events_for, hydrate, iter_hydrated
 from audit.verify import verify_all
+from config.api_errors import errors
 
 from .serializers import AuditEventSerializer, VerifySerializer
 
@@ -78,13 +79,25 @@ class AuditPagination(PageNumberPagination):
     max_page_size = 500
 
 
+_WHY = {
+    400: 'A filter it cannot use: {"param": ["message"]}.',
+    404: "A page past the last one.",
+}
+
+
 class AuditEventListView(APIView):
     """Events the caller may see, newest first, with the auditors' filters."""
 
-    @extend_schema(parameters=FILTER_PARAMETERS, responses=AuditEventSerializer(many=True))
+    # Read by the schema generator too, so the 200 is documented as the page it is.
+    pagination_class = AuditPagination
+
+    @extend_schema(
+        parameters=FILTER_PARAMETERS,
+        responses={200: AuditEventSerializer(many=True), **errors(400, 401, 404, why=_WHY)},
+    )
     def get(self, request: Request) -> Response:
         flt = _filters(request)
-        paginator = AuditPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(events_for(request.user, flt), request, view=self)
         rows = hydrate(list(page or []))
         return paginator.get_paginated_response(AuditEventSerializer(rows, many=True).data)
@@ -93,7 +106,9 @@ class AuditEventListView(APIView):
 class AuditVerifyView(APIView):
     """Walks every chain, the archive and the checkpoints (auditors only)."""
 
-    @extend_schema(responses=VerifySerializer)
+    @extend_schema(
+        responses={200: VerifySerializer, **errors(401, 403, why={403: "Auditors only."})}
+    )
     def get(self, request: Request) -> Response:
         if not is_auditor(request.user):
             raise exceptions.PermissionDenied("Only auditors may verify the audit trail.")
@@ -139,7 +154,10 @@ def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 class AuditExportView(APIView):
     """The same filters as the list, as CSV, oldest first, streamed."""
 
-    @extend_schema(parameters=FILTER_PARAMETERS, responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=FILTER_PARAMETERS,
+        responses={(200, "text/csv"): OpenApiTypes.STR, **errors(400, 401, why=_WHY)},
+    )
     def get(self, request: Request) -> StreamingHttpResponse:
         flt = _filters(request)
         rows = iter_hydrated(events_for(request.user, flt, newest_first=False))

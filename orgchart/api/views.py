@@ -7,6 +7,7 @@ with field errors (or 404 for an absence that is not the caller's).
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -16,11 +17,12 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config import api_errors
 from orgchart import selectors, services
 from orgchart.errors import OrgChartError
 from orgchart.models import Absence
@@ -33,27 +35,15 @@ from .serializers import (
     RoleSerializer,
 )
 
-
-class _ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-
-
+# Org chart wording where the shared one speaks of other objects.
 _WHY = {
-    400: 'Bad input: field errors {"field": ["message"]}.',
-    401: "No credentials, or bad ones.",
     403: "Not allowed.",
     404: "No such object, or not the caller's.",
 }
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {
-        code: OpenApiResponse(
-            OpenApiTypes.OBJECT if code == 400 else _ErrorSerializer, description=_WHY[code]
-        )
-        for code in codes
-    }
+    return api_errors.errors(*codes, why=_WHY)
 
 
 _ID = re.compile(r"[0-9]{1,18}")
@@ -113,6 +103,15 @@ class RoleViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = selectors.roles_list().order_by("name")
 
 
+def _window(start: date | datetime, end: date | datetime) -> tuple[datetime, datetime]:
+    """``services.day_window``, with an end date of 9999-12-31 (whose "day after" is past
+    the last date there is) refused as bad input instead of an OverflowError."""
+    try:
+        return services.day_window(start, end)
+    except OverflowError:
+        raise ValidationError({"end": ["The last day is out of range."]}) from None
+
+
 def _refusal(exc: OrgChartError) -> Exception:
     if exc.code == "not_found":
         return NotFound(exc.message)
@@ -148,13 +147,13 @@ class OutOfOfficeViewSet(
 
     @extend_schema(
         request=AbsenceWriteSerializer,
-        responses={201: AbsenceSerializer, **errors(400, 401, 403)},
+        responses={201: AbsenceSerializer, **errors(400, 401, 403, 415)},
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = AbsenceWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        start, end = services.day_window(data["start"], data["end"])
+        start, end = _window(data["start"], data["end"])
         try:
             absence = services.absence_create(
                 actor=request.user,
@@ -173,7 +172,7 @@ class OutOfOfficeViewSet(
     @extend_schema(
         parameters=[_ID_PARAM],
         request=AbsenceUpdateSerializer,
-        responses={200: AbsenceSerializer, **errors(400, 401, 403, 404)},
+        responses={200: AbsenceSerializer, **errors(400, 401, 403, 404, 415)},
     )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         absence = self.get_object()
@@ -182,7 +181,7 @@ class OutOfOfficeViewSet(
         changes = dict(body.validated_data)
         if "start" in changes or "end" in changes:
             # A date-only end means "the last day away"; day_window applies it.
-            start, end = services.day_window(
+            start, end = _window(
                 changes.get("start", absence.start), changes.get("end", absence.end)
             )
             if "start" in changes:

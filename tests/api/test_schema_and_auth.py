@@ -33,6 +33,12 @@ def test_the_schema_documents_every_operation_with_its_errors(db):
             if method == "post":
                 names = [p["name"] for p in operation.get("parameters", [])]
                 assert "Idempotency-Key" in names, path
+    for path, operations in paths.items():  # every operation, org chart and audit too
+        for method, operation in operations.items():
+            if path not in ("/api/v1/schema/", "/api/v1/docs/"):
+                assert "401" in operation["responses"], (method, path)
+            if "requestBody" in operation:  # any other Content-Type is a 415
+                assert "415" in operation["responses"], (method, path)
 
 
 def test_the_docs_page_uses_local_assets(db, requester):

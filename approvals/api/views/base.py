@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.pagination import PageNumberPagination
 
-from approvals.api.serializers import ErrorSerializer
 from approvals.errors import NotFound
+from config.api_errors import errors
+
+__all__ = ["MAX_ID", "Pagination", "errors", "id_parameter", "parse_id", "parse_key"]
 
 MAX_ID = 2**63 - 1
 _ID = re.compile(r"[0-9]{1,19}")
@@ -36,26 +38,6 @@ def id_parameter(description: str) -> OpenApiParameter:
     return OpenApiParameter(
         "id", OpenApiTypes.INT, OpenApiParameter.PATH, description=description
     )
-
-
-_DESCRIPTIONS = {
-    400: "Bad input: DRF field errors {\"field\": [\"message\"]} or {\"detail\", \"code\"}.",
-    401: "No credentials, or bad ones.",
-    403: "The caller may see the object but may not take this action.",
-    404: "No such object, or one the caller may not see.",
-    409: "A state conflict (already decided, no longer pending), or an Idempotency-Key "
-    "reused with another body / still in progress.",
-    415: "Unsupported Content-Type.",
-}
-
-
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """The error responses of an operation, documented with their shapes."""
-    out: dict[int, OpenApiResponse] = {}
-    for code in codes:
-        schema = OpenApiTypes.OBJECT if code == 400 else ErrorSerializer
-        out[code] = OpenApiResponse(schema, description=_DESCRIPTIONS[code])
-    return out
 
 
 class Pagination(PageNumberPagination):

@@ -112,7 +112,7 @@ class RequestListCreateView(generics.ListAPIView):
         ),
         request=SubmitSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={201: RequestDetailSerializer, **errors(400, 401, 403, 409)},
+        responses={201: RequestDetailSerializer, **errors(400, 401, 403, 409, 415)},
     )
     @idempotent
     def post(self, request: DRFRequest, *args: Any, **kwargs: Any) -> Response:
@@ -161,7 +161,7 @@ class RequestCommentsView(APIView):
         summary="Comment on a request (no state change)",
         request=CommentInputSerializer,
         parameters=[id_parameter("Request id"), IDEMPOTENCY_KEY_PARAMETER],
-        responses={201: CommentSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={201: CommentSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @idempotent
     def post(self, request: DRFRequest, id: str) -> Response:
@@ -205,7 +205,7 @@ class RequestCancelView(APIView):
         summary="Cancel a request (requester only, while pending or sent back)",
         request=CancelSerializer,
         parameters=[id_parameter("Request id"), IDEMPOTENCY_KEY_PARAMETER],
-        responses={200: RequestDetailSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: RequestDetailSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @idempotent
     def post(self, request: DRFRequest, id: str) -> Response:
@@ -227,7 +227,7 @@ class RequestResubmitView(APIView):
         summary="Resubmit a request sent back for changes (requester only)",
         request=ResubmitSerializer,
         parameters=[id_parameter("Request id"), IDEMPOTENCY_KEY_PARAMETER],
-        responses={200: RequestDetailSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: RequestDetailSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @idempotent
     def post(self, request: DRFRequest, id: str) -> Response:

@@ -99,7 +99,7 @@ class TaskDecisionView(APIView):
         "already decided or closed.",
         request=DecisionInputSerializer,
         parameters=[id_parameter("Task id"), IDEMPOTENCY_KEY_PARAMETER],
-        responses={200: DecisionResultSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: DecisionResultSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @idempotent
     def post(self, request: DRFRequest, id: str) -> Response:
@@ -124,7 +124,7 @@ class TaskDelegateView(APIView):
         summary="Delegate a task to another person; returns the new task",
         request=DelegateInputSerializer,
         parameters=[id_parameter("Task id"), IDEMPOTENCY_KEY_PARAMETER],
-        responses={200: TaskSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: TaskSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @idempotent
     def post(self, request: DRFRequest, id: str) -> Response:
@@ -152,7 +152,7 @@ class TaskBulkDecisionView(APIView):
         "the others. `status` is what that task alone would have answered.",
         request=BulkDecisionInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={200: BulkDecisionResultSerializer, **errors(400, 401, 409)},
+        responses={200: BulkDecisionResultSerializer, **errors(400, 401, 409, 415)},
     )
     @idempotent
     def post(self, request: DRFRequest) -> Response:

@@ -158,7 +158,7 @@ class WorkflowSimulateView(APIView):
         summary="Who would approve this? (authors only; nothing is written)",
         request=SimulateInputSerializer,
         parameters=[KEY_PARAMETER, IDEMPOTENCY_KEY_PARAMETER],
-        responses={200: SimulationSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: SimulationSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @idempotent
     def post(self, request: DRFRequest, key: str) -> Response:
