@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
 from django.db import connections, models
@@ -134,9 +134,13 @@ def _moment(param: str, raw: str) -> datetime:
     if moment is None:
         assert day is not None
         moment = datetime.combine(day, time.min)
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
-    return moment
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        # In UTC: Python accepts offsets up to 23:59, PostgreSQL only up to 15:59.
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is a moment before year 1
+        raise FilterError(param, f"{raw!r} is out of range") from None
 
 
 def _bool(param: str, raw: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from rest_framework.parsers import BaseParser, JSONParser
 # Deeper than any real recipe or inputs; a guard against stack exhaustion.
 MAX_DEPTH = 40
 MAX_TEXT_BYTES = 1_000_000
+# json.loads joins escaped pairs into one character; what is left of this range is unpaired.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _reject_constant(name: str) -> Any:
@@ -27,12 +30,16 @@ def _finite_float(text: str) -> float:
 
 
 def check_clean(value: Any, depth: int = 0) -> None:
-    """Refuse NUL characters (PostgreSQL cannot store them) and absurd nesting."""
+    """Refuse NUL characters (PostgreSQL cannot store them), unpaired surrogates
+    (``"\\ud800"``: no UTF-8 encodes them, so neither the database nor a response
+    echoing them could) and absurd nesting."""
     if depth > MAX_DEPTH:
         raise ParseError(f"The body is nested deeper than {MAX_DEPTH} levels.")
     if isinstance(value, str):
         if "\x00" in value:
             raise ParseError("The body contains a NUL character.")
+        if _SURROGATE.search(value):
+            raise ParseError("The body contains an unpaired UTF-16 surrogate (\\ud800-\\udfff).")
     elif isinstance(value, dict):
         for key, item in value.items():
             check_clean(key, depth + 1)

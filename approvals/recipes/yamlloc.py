@@ -9,6 +9,7 @@ duplicate keys, which PyYAML silently collapses, are faults.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,11 +61,33 @@ def load_text(text: str) -> Loaded:
             faults=[Fault("recipe", f"a recipe may be at most {MAX_SOURCE_CHARS} characters")]
         )
     try:
-        if text.lstrip().startswith(("{", "[")):
-            return _load_json(text)
-        return _load_yaml(text)
+        is_json = text.lstrip().startswith(("{", "["))
+        loaded = _load_json(text) if is_json else _load_yaml(text)
     except RecursionError:
         return Loaded(faults=[Fault("recipe", "the recipe is nested too deeply")])
+    if _has_surrogate(loaded.data):
+        # "\ud800" written as an escape: no UTF-8 encodes it, so it could be neither
+        # stored nor shown (and a fault quoting it could not be rendered either).
+        return Loaded(faults=[Fault("recipe", "the recipe contains an unpaired UTF-16 surrogate")])
+    return loaded
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(value: Any) -> bool:
+    """Whether any key or text in the data holds an unpaired surrogate. Each list or
+    mapping is looked at once: YAML aliases share them (a "billion laughs" document)."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict | list) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return False
 
 
 def _load_json(text: str) -> Loaded:
@@ -84,6 +107,12 @@ def _load_json(text: str) -> Loaded:
     except json.JSONDecodeError as exc:
         return Loaded(faults=[Fault("recipe", f"invalid JSON: {exc.msg}", exc.lineno)])
     located = _load_yaml(text)
+    if _has_surrogate(located.data) and not _has_surrogate(data):
+        # JSON escapes 🚀 as the pair "\ud83d\ude80", which YAML reads as two unpaired
+        # surrogates: JSON's data, with YAML's lines (same text, same places).
+        located.data = data
+        located.faults = [Fault("recipe", f"duplicate key {key!r}") for key in duplicates]
+        return located
     if not located.faults or located.data is not None:
         return located  # same data, with lines and located duplicate keys
     # Valid JSON that YAML refuses (tab indentation): keep the data, without lines.
@@ -95,7 +124,12 @@ def _load_json(text: str) -> Loaded:
 
 def _load_yaml(text: str) -> Loaded:
     loaded = Loaded()
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # refuses control characters right away
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        loaded.faults.append(Fault("recipe", f"invalid YAML: {_reader_problem(exc)}", line))
+        return loaded
     try:
         node = loader.get_single_node()
         if node is None:
@@ -120,6 +154,12 @@ def _load_yaml(text: str) -> Loaded:
     finally:
         loader.dispose()
     return loaded
+
+
+def _reader_problem(exc: yaml.reader.ReaderError) -> str:
+    if isinstance(exc.character, int):
+        return f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+    return str(exc.reason)
 
 
 def _walk(node: yaml.Node, path: str, loaded: Loaded, visited: set[int]) -> None:

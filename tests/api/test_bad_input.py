@@ -30,6 +30,8 @@ RAW_BODIES = [
     b'{"a": ' + b"9" * 5000 + b"}",
     b"[" * 100_000 + b"]" * 100_000,
     b'{"text": "nul \\u0000 here"}',
+    b'{"text": "lone \\udc00 surrogate"}',
+    b'{"key \\ud800 with a lone surrogate": 1}',
     b"\xff\xfe\x00",
     b"null",
     b"42",

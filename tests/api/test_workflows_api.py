@@ -101,3 +101,42 @@ def test_simulate_errors(po_workflow, author):
                          {"requester": "arthur", "at": "yesterday"}, format="json")
     assert bad_at.status_code == 400 and "at" in bad_at.json()
     assert json.loads(bad_at.content)  # JSON, always
+
+
+def test_characters_beyond_the_bmp_survive_json_publishing(author, admins_role):
+    """JSON escapes 🚀 as the pair \\ud83d\\ude80, which YAML (read for the lines) would
+    take as two unpaired surrogates: an un-encodable title, once a 500."""
+    recipe = yaml.safe_load(PUBLIC_RECIPE)
+    recipe["title"] = "Launch 🚀"
+    escaped = json.dumps(recipe)  # ensure_ascii: the surrogate pair escapes
+    assert "\\ud83d\\ude80" in escaped
+    client = client_for(author)
+    for body, content_type in ((escaped, "application/json"), (escaped, "application/yaml")):
+        response = client.post("/api/v1/workflows/", body, content_type=content_type)
+        assert response.status_code in (200, 201), response.content
+    detail = client.get("/api/v1/workflows/expense/")
+    assert detail.status_code == 200
+    assert detail.json()["title"] == "Launch 🚀"
+    assert WorkflowVersion.objects.get().recipe.title == "Launch 🚀"
+
+
+def test_an_unpaired_surrogate_in_a_yaml_recipe_is_400(author, admins_role):
+    for body in (PUBLIC_RECIPE.replace("Expense", '"\\ud83d"'), '{"workflow": "\\udc00"}'):
+        response = client_for(author).post("/api/v1/workflows/", body,
+                                           content_type="application/yaml")
+        assert response.status_code == 400, response.content
+        assert "surrogate" in response.json()["errors"][0]["message"]
+    assert not WorkflowVersion.objects.exists()
+
+
+def test_a_control_character_in_a_yaml_recipe_is_400_with_its_line(author, admins_role):
+    client = client_for(author)
+    yaml_body = PUBLIC_RECIPE.replace("title: Expense", "title: Exp\x1eense")
+    response = client.post("/api/v1/workflows/", yaml_body, content_type="application/yaml")
+    assert response.status_code == 400, response.content
+    [fault] = response.json()["errors"]
+    assert "#x001e" in fault["message"] and fault["line"] == 2
+    # A JSON string is taken as YAML text: the same fault, not a 500.
+    response = client.post("/api/v1/workflows/", '"a\\u001eb"', content_type="application/json")
+    assert response.status_code == 400 and "#x001e" in response.json()["errors"][0]["message"]
+    assert not WorkflowVersion.objects.exists()

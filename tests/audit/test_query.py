@@ -166,6 +166,25 @@ def test_malformed_filters_are_a_400_naming_the_parameter(client, auditor, param
     assert export.status_code == 400
 
 
+def test_any_offset_python_reads_is_answered_on_every_database(client, auditor, orders):
+    """+23:59 is a valid ISO offset but out of PostgreSQL's range (it was a 500 there):
+    the filter compares in UTC. A moment before year 1 or after 9999 in UTC is a 400."""
+    client.force_login(auditor)
+    rejected = orders["rejected_q3"]  # submitted 2026-07-20T09:00Z
+    base = {"event_type": "request_submitted", "request": str(rejected.pk)}
+    # 2026-07-21T08:59+23:59 is 2026-07-20T09:00Z exactly; a minute later is after it.
+    assert len(results(client, {**base, "since": "2026-07-21T08:59:00+23:59"})) == 1
+    assert results(client, {**base, "since": "2026-07-21T09:00:00+23:59"}) == []
+    assert results(client, {**base, "until": "2026-07-21T08:59:00+23:59"}) == []
+    for param, value in (
+        ("since", "0001-01-01T00:00:00+01:00"),
+        ("until", "9999-12-31T23:00:00-05:00"),
+    ):
+        response = client.get(LIST, {param: value})
+        assert response.status_code == 400 and param in response.json()
+        assert client.get(EXPORT, {param: value}).status_code == 400
+
+
 def test_until_before_since_is_refused(client, auditor):
     client.force_login(auditor)
     response = client.get(LIST, {"since": "2026-10-01", "until": "2026-07-01"})

@@ -118,6 +118,9 @@ def test_exact_times_are_kept(api, delegate):
         ({"start": "2030-07-01", "end": "2030-07-02", "workflows": ["Not A Key"]}, "workflows"),
         ({"start": "2030-07-01", "end": "2030-07-02", "move_open_tasks": True}, "move_open_tasks"),
         ({"start": "2030-02-30", "end": "2030-07-02"}, "start"),
+        # The last day there is: its "day after" does not exist (was an OverflowError).
+        ({"start": "9999-12-30", "end": "9999-12-31"}, "end"),
+        ({"start": "0001-01-01T00:00:00+05:00", "end": "2030-07-02"}, "start"),
     ],
 )
 def test_bad_bodies_get_field_errors_never_500(api, delegate, body, field):
