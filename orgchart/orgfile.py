@@ -407,7 +407,11 @@ class _Reader:
             workflows = []
         if start is None or end is None:
             return
-        begins, ends = day_window(start, end)
+        try:
+            begins, ends = day_window(start, end)
+        except OverflowError:
+            self.fault(f"the end ({end}) is past the last date there is", line, where)
+            return
         if ends <= begins:
             self.fault(f"the end ({end}) is before the start ({start})", line, where)
             return

@@ -187,6 +187,7 @@ def test_json_loads_like_yaml(tmp_path, example_text):
 # Each file of tests/orgchart/bad_org/ and the located message it must get.
 EXPECTED = {
     "yaml-syntax.yaml": (3, "expected ',' or '}'"),
+    "absence-end-out-of-range.yaml": (5, "is past the last date there is"),
     "json-syntax.json": (2, "Expecting property"),
     "not-a-mapping.yaml": (1, "must be a mapping"),
     "unknown-top-key.yaml": (1, "unknown key 'peeple'"),
