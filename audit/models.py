@@ -60,14 +60,12 @@ class AppendOnlyModel(models.Model):
         raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
 
 
-class AuditEvent(AppendOnlyModel):
-    """One thing that happened, in the hot tier (see the module docstring)."""
+class EventColumns(AppendOnlyModel):
+    """The columns an event has in both tiers: hot (``AuditEvent``) and archived
+    (``ArchivedEvent``). Kept in one place so the auditors' filters, the union
+    query and verify read the two tiers alike."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     at = models.DateTimeField(db_index=True)
-    # When the row was written (differs from ``at`` for imported history); the
-    # checkpoint looks only at rows written since the previous checkpoint.
-    recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     chain = models.CharField(max_length=120)
     seq = models.PositiveBigIntegerField()
     request_id = models.BigIntegerField(null=True, blank=True)
@@ -79,15 +77,27 @@ class AuditEvent(AppendOnlyModel):
     actor = models.JSONField(default=dict)
     actor_username = models.CharField(max_length=150, blank=True)
     on_behalf_of_username = models.CharField(max_length=150, blank=True)
-    payload = models.JSONField(default=dict)
-    # The request as it stood right after the event (state, step, inputs, tasks).
-    snapshot = models.JSONField(default=dict)
     # A copy of the request's inputs at the event, for the auditors' questions
     # ("purchase orders over 50,000"); indexed with GIN on PostgreSQL (migration 0003).
     inputs = models.JSONField(default=dict)
     imported = models.BooleanField(default=False)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        abstract = True
+
+
+class AuditEvent(EventColumns):
+    """One thing that happened, in the hot tier (see the module docstring)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # When the row was written (differs from ``at`` for imported history); the
+    # checkpoint looks only at rows written since the previous checkpoint.
+    recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
+    payload = models.JSONField(default=dict)
+    # The request as it stood right after the event (state, step, inputs, tasks).
+    snapshot = models.JSONField(default=dict)
 
     class Meta:
         ordering = ["at", "chain", "seq"]
@@ -131,7 +141,7 @@ class AuditArchive(AppendOnlyModel):
         return self.name
 
 
-class ArchivedEvent(AppendOnlyModel):
+class ArchivedEvent(EventColumns):
     """The manifest row of one archived event: its hashes, its place in its file,
     and the query columns, so verify and the auditors' filters cover the cold
     tier without opening files. Payload and snapshot live only in the file."""
@@ -139,20 +149,6 @@ class ArchivedEvent(AppendOnlyModel):
     id = models.UUIDField(primary_key=True, editable=False)
     archive = models.ForeignKey(AuditArchive, on_delete=models.PROTECT, related_name="events")
     line = models.PositiveIntegerField()
-    at = models.DateTimeField(db_index=True)
-    chain = models.CharField(max_length=120)
-    seq = models.PositiveBigIntegerField()
-    request_id = models.BigIntegerField(null=True, blank=True)
-    workflow_key = models.CharField(max_length=100, blank=True)
-    workflow_version = models.PositiveIntegerField(null=True, blank=True)
-    event_type = models.CharField(max_length=60)
-    actor = models.JSONField(default=dict)
-    actor_username = models.CharField(max_length=150, blank=True)
-    on_behalf_of_username = models.CharField(max_length=150, blank=True)
-    inputs = models.JSONField(default=dict)
-    imported = models.BooleanField(default=False)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
 
     class Meta:
         ordering = ["at", "chain", "seq"]
