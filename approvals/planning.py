@@ -178,7 +178,7 @@ def apply_rungs(task: Task, rungs: Rungs) -> None:
     task.sla_next_at = rungs.next_at
 
 
-def next_rung(task: Task, now: datetime | None = None) -> datetime | None:
+def next_rung(task: Task) -> datetime | None:
     """The earliest rung of an open task not yet acted on."""
     pending = []
     if task.remind_at and task.reminded_at is None:
