@@ -3,7 +3,9 @@
 Engine services call ``record_event`` inside their own transaction, after
 locking the request row, so events of one request are appended one at a time;
 the unique (chain, seq) constraint turns any slip in that discipline into an
-error instead of a fork in the chain.
+error instead of a fork in the chain. Because of that lock, a chain's head is
+read from the database once per transaction and then remembered (see
+``_TransactionHeads``): a service writing five events pays one lookup.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from .hashing import GENESIS_HASH, canonical_json, compute_hash, normalize
@@ -58,15 +62,77 @@ def chain_for(*, request_id: int | None, workflow_key: str) -> str:
     return f"request:{request_id}" if request_id is not None else f"workflow:{workflow_key}"
 
 
-def _chain_head(chain: str) -> tuple[int, str]:
-    """(seq, hash) of the chain's last event, in the hot tier or, for a chain
-    whose older events moved to the archive, in the archive's manifest."""
-    last = AuditEvent.objects.filter(chain=chain).order_by("-seq").values("seq", "hash").first()
-    if last is None:
-        last = (
-            ArchivedEvent.objects.filter(chain=chain).order_by("-seq").values("seq", "hash").first()
+class _TransactionHeads:
+    """The heads of the chains appended to (or looked up) while one transaction,
+    at one savepoint depth, was open: ``chain -> (seq, hash)``.
+
+    Writers of a chain are serialized by the caller's lock, held to the end of
+    the transaction, so a head this transaction wrote stays the head until it
+    commits; later events of the same chain need not read it again. What could
+    make it wrong is a rollback of the write itself, so the object is registered
+    as a (no-op) ``on_commit`` callback: Django drops a pending callback exactly
+    when the writes made beside it are undone (a rollback, or a rollback to a
+    savepoint of an ``atomic()`` block it was registered in) and runs and clears
+    them all at commit. "Still pending" therefore means "still true".
+    (Savepoints made by hand with ``transaction.savepoint()`` are not tracked,
+    as for ``on_commit``; nothing here uses them.)
+
+    Only one depth is cached per connection: writes inside a nested ``atomic()``
+    start a fresh cache, registered in that savepoint, and so does the first
+    write after it ends. A wrong guess is still no fork: the unique (chain, seq)
+    constraint refuses a second event at one place."""
+
+    def __init__(self, connection: BaseDatabaseWrapper) -> None:
+        self.savepoints = tuple(connection.savepoint_ids)
+        self.heads: dict[str, tuple[int, str]] = {}
+        connection.on_commit(self)
+
+    def __call__(self) -> None:
+        """The on_commit callback: nothing to do, its presence is the point."""
+
+    def still_valid(self, connection: BaseDatabaseWrapper) -> bool:
+        return tuple(connection.savepoint_ids) == self.savepoints and any(
+            callback is self for _, callback, _ in connection.run_on_commit
         )
-    return (last["seq"], last["hash"]) if last else (0, GENESIS_HASH)
+
+
+# One per connection (connections are per thread), replaced when it goes stale.
+_heads_of: WeakKeyDictionary[BaseDatabaseWrapper, _TransactionHeads] = WeakKeyDictionary()
+
+
+def _transaction_heads(connection: BaseDatabaseWrapper) -> _TransactionHeads:
+    heads = _heads_of.get(connection)
+    if heads is None or not heads.still_valid(connection):
+        heads = _heads_of[connection] = _TransactionHeads(connection)
+    return heads
+
+
+# The chain's last event, hot or, for a chain whose older events moved to the
+# archive, in the archive's manifest; one round trip for both tiers. (The hot
+# head, when there is one, is always the later: a chain is an archived prefix
+# then a hot suffix.)
+_STORED_HEAD_SQL = """
+SELECT seq, hash FROM (
+    SELECT seq, hash FROM {hot} WHERE chain = %s ORDER BY seq DESC LIMIT 1
+) AS hot
+UNION ALL
+SELECT seq, hash FROM (
+    SELECT seq, hash FROM {archived} WHERE chain = %s ORDER BY seq DESC LIMIT 1
+) AS archived
+ORDER BY seq DESC LIMIT 1
+"""
+
+
+def _stored_head(connection: BaseDatabaseWrapper, chain: str) -> tuple[int, str]:
+    """(seq, hash) of the chain's last stored event; (0, GENESIS_HASH) for a new chain."""
+    sql = _STORED_HEAD_SQL.format(
+        hot=connection.ops.quote_name(AuditEvent._meta.db_table),
+        archived=connection.ops.quote_name(ArchivedEvent._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [chain, chain])
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
 
 
 def record_event(
@@ -89,11 +155,14 @@ def record_event(
     serializes writers of this chain (the request row, or the workflow row for
     publishing). ``chain`` overrides the default (``request:<id>`` or
     ``workflow:<key>``) for the audit trail's own chains (``archive``)."""
-    if not transaction.get_connection().in_atomic_block:
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         # An event outside a transaction could outlive the change it describes.
         raise RuntimeError("record_event must run inside the caller's transaction")
     chain = chain or chain_for(request_id=request_id, workflow_key=workflow_key)
-    last_seq, last_hash = _chain_head(chain)
+    heads = _transaction_heads(connection)
+    head = heads.heads.get(chain)
+    last_seq, last_hash = head if head is not None else _stored_head(connection, chain)
     event = AuditEvent(
         at=at or timezone.now(),
         chain=chain,
@@ -113,4 +182,5 @@ def record_event(
     )
     event.hash = compute_hash(event)
     event.save(force_insert=True)
+    heads.heads[chain] = (event.seq, event.hash)
     return event
