@@ -82,7 +82,10 @@ class EventColumns(AppendOnlyModel):
     inputs = models.JSONField(default=dict)
     imported = models.BooleanField(default=False)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Unique through a named UniqueConstraint in each tier's Meta, not unique=True:
+    # on PostgreSQL that adds a second, varchar_pattern_ops index for LIKE queries
+    # nobody makes (153 MB at 1.7 M events; migration 0004).
+    hash = models.CharField(max_length=64)
 
     class Meta:
         abstract = True
@@ -104,7 +107,11 @@ class AuditEvent(EventColumns):
         constraints = [
             # Gapless, one event per position: two writers on one chain cannot both append.
             models.UniqueConstraint(fields=["chain", "seq"], name="auditevent_chain_seq"),
+            # A hash names one event (the archive trigger matches rows by id and hash).
+            models.UniqueConstraint(fields=["hash"], name="auditevent_hash"),
         ]
+        # On PostgreSQL also: GIN on inputs (migration 0003) and
+        # audit_type_at_amount for ?inputs.amount__gte= (migration 0005).
         indexes = [
             # A request's history, in order (request page, replay).
             models.Index(fields=["request_id", "seq"], name="audit_request_seq"),
@@ -154,6 +161,7 @@ class ArchivedEvent(EventColumns):
         ordering = ["at", "chain", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["chain", "seq"], name="archivedevent_chain_seq"),
+            models.UniqueConstraint(fields=["hash"], name="archivedevent_hash"),
             models.UniqueConstraint(fields=["archive", "line"], name="archivedevent_file_line"),
         ]
         indexes = [
