@@ -217,7 +217,11 @@ def parse_filters(params: QueryDict | dict[str, str]) -> EventFilter:
 
 class JSONNumber(Func):
     """The numeric value of ``inputs -> key``, whether stored as a JSON number or
-    a numeric string ("50000.00"); NULL for anything else, never an error."""
+    a numeric string ("50000.00"); NULL for anything else, never an error.
+
+    On PostgreSQL, migration 0005 indexes this exact SQL for "amount" (the
+    planner matches expressions, not meanings): changing it needs a migration
+    that rebuilds those indexes; tests/audit/test_query.py checks the plan."""
 
     output_field = models.FloatField()
 

@@ -12,6 +12,7 @@ import time_machine
 
 from approvals import services
 from approvals.models import Request
+from tests.conftest import postgres_only
 from tests.factories import PersonFactory, RoleFactory, add_members
 
 DEMO = Path(__file__).resolve().parents[2] / "approvals" / "demo"
@@ -221,3 +222,45 @@ def test_the_verify_endpoint_is_for_auditors_only(client, auditor, requester, or
     client.force_login(auditor)
     body = client.get("/api/v1/audit/verify/").json()
     assert body["ok"] is True and body["checked"] > 0 and "first_broken" not in body
+
+
+def _index_conditions(plan: dict) -> dict[str, str]:
+    """Index name -> its Index Cond, for every index scan in an EXPLAIN (FORMAT JSON) plan."""
+    found = {}
+    if "Index Name" in plan:
+        found[plan["Index Name"]] = plan.get("Index Cond", "")
+    for child in plan.get("Plans", []):
+        found.update(_index_conditions(child))
+    return found
+
+
+@postgres_only
+def test_the_amount_question_is_answered_from_the_amount_index(auditor, orders):
+    """Migration 0005 indexes the very SQL JSONNumber("amount") produces; were they
+    to drift apart, the planner would silently go back to reading every approval."""
+    import json
+
+    from django.db import connection
+
+    from audit.filters import parse_filters
+    from audit.selectors import events_for
+
+    flt = parse_filters(
+        {
+            "event_type": "request_approved",
+            "since": "2026-07-01",
+            "until": "2026-10-01",
+            "inputs.amount__gte": "50000",
+        }
+    )
+    answer = {row["request_id"] for row in events_for(auditor, flt)}
+    assert answer == {orders["big_q3"].pk, orders["edge_q3"].pk}
+    with connection.cursor() as cursor:
+        # A handful of rows would be read whole otherwise; the question is which index fits.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        [plan] = json.loads(events_for(auditor, flt)[:50].explain(format="json"))
+        cursor.execute("SET LOCAL enable_seqscan = on")
+    conditions = _index_conditions(plan["Plan"])
+    for index in ("audit_type_at_amount", "archived_type_at_amount"):
+        assert index in conditions, conditions
+        assert "inputs ->> 'amount'" in conditions[index] and ">= 50000" in conditions[index]
