@@ -48,11 +48,16 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+# Made once: json.dumps with options builds a new encoder per call, and this runs
+# once per event written and once per event verified.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+)
+
+
 def canonical_json(data: Any) -> str:
     """Sorted keys, no whitespace, UTF-8: the same event always hashes the same."""
-    return json.dumps(
-        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
-    )
+    return _CANONICAL.encode(data)
 
 
 def normalize(data: Any) -> Any:
@@ -85,14 +90,20 @@ def material_of(event: Any) -> dict[str, Any]:
     }
 
 
+def hash_fields(fields: dict[str, Any]) -> str:
+    """SHA-256 of an event's hashed fields: a dict with exactly the keys of
+    ``HASHED_FIELDS``, as ``material_of`` and verify build it."""
+    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+
+
 def hash_material(material: dict[str, Any]) -> str:
-    """SHA-256 of one event's material (as built by ``material_of`` or read from an archive)."""
-    data = {name: material.get(name) for name in HASHED_FIELDS}
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+    """SHA-256 of one event's material, its other keys ignored (an archive line
+    also holds its hash)."""
+    return hash_fields({name: material.get(name) for name in HASHED_FIELDS})
 
 
 def compute_hash(event: Any) -> str:
-    return hash_material(material_of(event))
+    return hash_fields(material_of(event))
 
 
 def checkpoint_entry_line(chain: str, seq: int, event_id: str, event_hash: str) -> bytes:

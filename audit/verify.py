@@ -1,17 +1,24 @@
 """audit_verify: walk every chain, the archive files and the checkpoints.
 
 Memory stays flat whatever the size of the trail: rows are streamed in
-(chain, seq) order with ``iterator(chunk_size=...)``, archive files line by
-line, checkpoint entries in order. The first fault found stops the walk and is
-named: the event (and the file, for the archive), and why.
+(chain, seq) order in chunks (hot events as plain rows, see ``hot_rows``),
+archive files line by line, checkpoint entries in order. The first fault found
+stops the walk and is named: the event (and the file, for the archive), and why.
+The hot chains, most of the work, can be walked by several processes, one range
+of chains each (``verify_all(workers=N)``); the answer is the same.
 """
 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass
-from typing import Any
+from itertools import repeat
+from typing import Any, NamedTuple
 
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
 from .archive import ArchiveReader
@@ -19,11 +26,13 @@ from .hashing import (
     GENESIS_HASH,
     checkpoint_entry_line,
     checkpoint_hash,
-    compute_hash,
+    hash_fields,
     hash_material,
     utc_iso,
 )
+from .hot_rows import ALL_CHAINS, ChainRange, chain_ranges, hot_rows
 from .models import ArchivedEvent, AuditArchive, AuditCheckpoint, AuditEvent, CheckpointEntry
+from .processes import start_django
 
 # Manifest columns that must equal the archived line they describe.
 MANIFEST_COLUMNS = (
@@ -83,6 +92,14 @@ class Broken(Exception):
             self.where.setdefault("seq", event.seq)
 
 
+class _Place(NamedTuple):
+    """Where an event is, for a ``Broken`` that names it."""
+
+    id: str
+    chain: str
+    seq: int
+
+
 class _Walk:
     def __init__(self, chunk_size: int):
         self.chunk_size = chunk_size
@@ -90,41 +107,107 @@ class _Walk:
 
     # --- the hot tier -------------------------------------------------------
 
-    def hot(self) -> None:
+    def hot(self, chains: ChainRange = ALL_CHAINS) -> None:
+        """Every hot chain (in ``chains``), event by event, in (chain, seq) order."""
         chain: str | None = None
         seq = 0
         prev_hash = GENESIS_HASH
-        events = AuditEvent.objects.order_by("chain", "seq").iterator(chunk_size=self.chunk_size)
-        for event in events:
-            if event.chain != chain:
-                chain, seq, prev_hash = event.chain, 0, GENESIS_HASH
-                if event.seq != 1:
-                    # The chain's older events moved to the archive: link to its last one.
-                    last = (
-                        ArchivedEvent.objects.filter(chain=chain)
-                        .order_by("-seq")
-                        .values("seq", "hash")
-                        .first()
+        # In a transaction: see hot_rows.
+        with transaction.atomic(), closing(hot_rows(chains, chunk_size=self.chunk_size)) as rows:
+            for (
+                event_id,
+                at,
+                event_chain,
+                event_seq,
+                request_id,
+                workflow_key,
+                workflow_version,
+                event_type,
+                imported,
+                event_prev_hash,
+                event_hash,
+                actor_username,
+                on_behalf_of_username,
+                actor,
+                payload,
+                snapshot,
+                inputs,
+            ) in rows:
+                event = _Place(event_id, event_chain, event_seq)
+                if event_chain != chain:
+                    chain, seq, prev_hash = event_chain, 0, GENESIS_HASH
+                    if event_seq != 1:
+                        seq, prev_hash = self._archived_head_before(event)
+                if event_seq != seq + 1:
+                    raise Broken(f"events {seq + 1}..{event_seq - 1} are missing", event=event)
+                if event_prev_hash != prev_hash:
+                    raise Broken("prev_hash does not match the previous event's hash", event=event)
+                material = {
+                    "id": event_id,
+                    "at": utc_iso(at),
+                    "chain": event_chain,
+                    "seq": event_seq,
+                    "request_id": request_id,
+                    "workflow_key": workflow_key,
+                    "workflow_version": workflow_version,
+                    "event_type": event_type,
+                    "actor": actor,
+                    "payload": payload,
+                    "snapshot": snapshot,
+                    "inputs": inputs,
+                    "imported": imported,
+                    "prev_hash": event_prev_hash,
+                }
+                if hash_fields(material) != event_hash:
+                    raise Broken(
+                        "content does not match its hash: the event was altered", event=event
                     )
-                    if last is None or last["seq"] != event.seq - 1:
-                        raise Broken(
-                            f"events before seq {event.seq} are missing from the chain",
-                            event=event,
-                        )
-                    seq, prev_hash = last["seq"], last["hash"]
-            if event.seq != seq + 1:
-                raise Broken(f"events {seq + 1}..{event.seq - 1} are missing", event=event)
-            if event.prev_hash != prev_hash:
-                raise Broken("prev_hash does not match the previous event's hash", event=event)
-            if compute_hash(event) != event.hash:
-                raise Broken("content does not match its hash: the event was altered", event=event)
-            actor = event.actor if isinstance(event.actor, dict) else {}
-            if event.actor_username != (actor.get("user") or "") or (
-                event.on_behalf_of_username != (actor.get("on_behalf_of") or "")
-            ):
-                raise Broken("actor columns differ from the hashed actor", event=event)
-            seq, prev_hash = event.seq, event.hash
-            self.checked += 1
+                if not isinstance(actor, dict):
+                    actor = {}
+                if actor_username != (actor.get("user") or "") or (
+                    on_behalf_of_username != (actor.get("on_behalf_of") or "")
+                ):
+                    raise Broken("actor columns differ from the hashed actor", event=event)
+                seq, prev_hash = event_seq, event_hash
+                self.checked += 1
+
+    def hot_in_processes(self, workers: int) -> None:
+        """``hot`` over ``workers`` processes, one range of chains each."""
+        if connection.vendor != "postgresql":
+            raise ValueError("verifying in several processes needs PostgreSQL")
+        if connection.in_atomic_block:
+            # The other processes would not see what this transaction wrote.
+            raise RuntimeError("verify with workers must run outside a transaction")
+        ranges = chain_ranges(workers)
+        # Fresh interpreters, not forks: a fork would carry this process's open
+        # connections along, the same sockets in two processes.
+        with ProcessPoolExecutor(
+            max_workers=len(ranges),
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_django,
+            initargs=(dict(connection.settings_dict),),
+        ) as pool:
+            outcomes = list(pool.map(_walk_hot, ranges, repeat(self.chunk_size)))
+        # In chain order: the first range with a fault holds the fault a single walk
+        # would meet first, after the events of the ranges before it and its own.
+        for checked, broken in outcomes:
+            self.checked += checked
+            if broken is not None:
+                reason, where = broken
+                raise Broken(reason, **where)
+
+    def _archived_head_before(self, event: _Place) -> tuple[int, str]:
+        """A chain whose hot events start after seq 1 had its older events moved to
+        the archive: (seq, hash) of the last one, which must come right before."""
+        last = (
+            ArchivedEvent.objects.filter(chain=event.chain)
+            .order_by("-seq")
+            .values_list("seq", "hash")
+            .first()
+        )
+        if last is None or last[0] != event.seq - 1:
+            raise Broken(f"events before seq {event.seq} are missing from the chain", event=event)
+        return last
 
     def tiers_do_not_overlap(self) -> None:
         """A chain is an archived prefix then a hot suffix, never both at one place."""
@@ -297,12 +380,20 @@ class _Walk:
             )
 
 
-def verify_all(*, chunk_size: int = 2000) -> VerifyResult:
+def verify_all(*, chunk_size: int = 2000, workers: int = 1) -> VerifyResult:
     """Check every hot chain, the archive (manifest chains, files, checksums) and
-    the checkpoint chain; stop at the first fault and name it."""
+    the checkpoint chain; stop at the first fault and name it.
+
+    ``workers`` > 1 walks the hot chains in that many processes (PostgreSQL,
+    called outside a transaction); the other checks stay in this one. The
+    result is the same either way. The processes are spawned, so a script that
+    calls this needs the ``if __name__ == "__main__":`` guard (manage.py has it)."""
     walk = _Walk(chunk_size)
     try:
-        walk.hot()
+        if workers > 1:
+            walk.hot_in_processes(workers)
+        else:
+            walk.hot()
         walk.tiers_do_not_overlap()
         walk.archive_chains()
         walk.archive_files()
@@ -311,3 +402,16 @@ def verify_all(*, chunk_size: int = 2000) -> VerifyResult:
     except Broken as broken:
         return VerifyResult(ok=False, checked=walk.checked, reason=broken.reason, **broken.where)
     return VerifyResult(ok=True, checked=walk.checked)
+
+
+def _walk_hot(chains: ChainRange, chunk_size: int) -> tuple[int, tuple[str, dict] | None]:
+    """One process of ``hot_in_processes``: walk ``chains``; (events checked, the
+    fault or None)."""
+    walk = _Walk(chunk_size)
+    try:
+        walk.hot(chains)
+    except Broken as broken:
+        return walk.checked, (broken.reason, broken.where)
+    finally:
+        connection.close()
+    return walk.checked, None
