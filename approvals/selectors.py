@@ -101,6 +101,17 @@ def inbox_for(person: Person) -> QuerySet[Task]:
     )
 
 
+def inbox_workflows(person: Person) -> list[tuple[str, str]]:
+    """(key, title) of the workflows the person has open tasks in, by title: the
+    inbox's filter offers what can match, not every workflow of the company."""
+    mine = Task.objects.filter(assignee=person, state=TaskState.OPEN).values(
+        "request__workflow_id"
+    )
+    return list(
+        Workflow.objects.filter(pk__in=mine).order_by("title", "key").values_list("key", "title")
+    )
+
+
 def tasks_visible_to(person: Person) -> QuerySet[Task]:
     """Tasks of requests the person may see."""
     return Task.objects.filter(request__in=requests_visible_to(person).values("pk"))
