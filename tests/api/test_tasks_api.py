@@ -180,6 +180,19 @@ def test_inbox_query_count_is_the_same_for_10_and_120_tasks(expense_workflow, gr
 PATHS = ("/api/v1/tasks/", "/api/v1/tasks/?page_size=200", "/api/v1/tasks/?page=2&page_size=5")
 
 
+def test_the_inbox_is_counted_on_the_task_table_alone(expense_workflow, grandboss):
+    """The page is read as values() rows; the COUNT must not join their tables too."""
+    boss = PersonFactory(username="boss", manager=grandboss)
+    services.submit(workflow_key="expense", requester=PersonFactory(manager=boss),
+                    inputs={"amount": 1})
+    client = client_for(boss)
+    client.get("/api/v1/tasks/")
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/api/v1/tasks/").json()["count"] == 1
+    [count] = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"]]
+    assert "JOIN" not in count
+
+
 def test_the_task_list_says_what_the_task_serializer_says(scene, expense_workflow, requester):
     """The list is written from values() rows by TaskListSerializer; each row must be
     exactly TaskSerializer's (API.md), whatever the task: delegated, decided, on behalf
