@@ -9,12 +9,11 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince, timeuntil
+from django.utils.timesince import TIME_STRINGS, timesince, timeuntil
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors, services
@@ -23,6 +22,7 @@ from approvals.errors import ApprovalError
 from approvals.forms import BulkDecisionForm, DecisionForm, InboxFilterForm
 from approvals.models import WorkflowVersion
 from approvals.recipes import Recipe
+from approvals.selectors import InboxWorkflow
 
 from .common import names_for, recipe_of, safe_next, summary
 
@@ -60,19 +60,20 @@ def inbox(request: HttpRequest) -> HttpResponse:
     """
     person = request.user
     now = timezone.now()
-    filters = InboxFilterForm(request.GET or None, workflows=selectors.inbox_workflows(person))
+    workflows = selectors.inbox_workflows(person, now=now, soon=now + DUE_SOON)
+    filters = InboxFilterForm(request.GET or None, workflows=[(w.key, w.title) for w in workflows])
+    chosen = filters.cleaned_data if filters.is_valid() else {"workflow": "", "due": ""}
     tasks = selectors.inbox_for(person)
-    if filters.is_valid():
-        if key := filters.cleaned_data["workflow"]:
-            tasks = tasks.filter(request__workflow__key=key)
-        if filters.cleaned_data["due"] == "overdue":
-            tasks = tasks.filter(due_at__lt=now)
-        elif filters.cleaned_data["due"] == "soon":
-            tasks = tasks.filter(due_at__lt=now + DUE_SOON)
+    if chosen["workflow"]:
+        tasks = tasks.filter(request__workflow__key=chosen["workflow"])
+    if chosen["due"] == "overdue":
+        tasks = tasks.filter(due_at__lt=now)
+    elif chosen["due"] == "soon":
+        tasks = tasks.filter(due_at__lt=now + DUE_SOON)
+    listed, overdue = _totals(workflows, chosen["workflow"], chosen["due"])
 
-    counts = tasks.aggregate(total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now)))
     paginator = Paginator(tasks.values(*_COLUMNS), PAGE_SIZE)
-    paginator.count = counts["total"]  # counted above with the overdue ones: no second COUNT
+    paginator.count = listed  # known from the per-workflow counts: no COUNT query
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -87,11 +88,24 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "filters": filters,
             "workflow_options": filters.fields["workflow"].choices,
-            "workflow_selected": filters.cleaned_data["workflow"] if filters.is_valid() else "",
-            "filtered": bool(filters.is_valid() and any(filters.cleaned_data.values())),
-            "overdue_count": counts["overdue"],
+            "workflow_selected": chosen["workflow"],
+            "filtered": any(chosen.values()),
+            "overdue_count": overdue,
         },
     )
+
+
+def _totals(workflows: list[InboxWorkflow], key: str, due: str) -> tuple[int, int]:
+    """(tasks the filters list, overdue ones among them), from the per-workflow counts:
+    the same conditions as the filters in ``inbox``."""
+    shown = [w for w in workflows if not key or w.key == key]
+    if due == "overdue":
+        listed = sum(w.overdue for w in shown)
+    elif due == "soon":
+        listed = sum(w.due_soon for w in shown)
+    else:
+        listed = sum(w.open for w in shown)
+    return listed, sum(w.overdue for w in shown)
 
 
 def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -103,6 +117,7 @@ def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     via_names = names_for(u for r in rows for u in (r["delegation_chain"] or [])[1:-1])
     request_url = _url_for_id("approvals:request")
     decide_url = _url_for_id("approvals:decide")
+    words = {unit: _TranslatedOnce(text) for unit, text in TIME_STRINGS.items()}
     items = []
     for row in rows:
         due_at = row["due_at"]
@@ -121,9 +136,11 @@ def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
                 "overdue": overdue,
                 "due_soon": bool(due_at and now <= due_at < now + DUE_SOON),
                 # The words of Django's timesince/timeuntil filters, with one "now" per page.
-                "due": (timesince(due_at, now) if overdue else timeuntil(due_at, now))
-                if due_at else "",
-                "assigned": timesince(row["created_at"], now),
+                "due": (
+                    timesince(due_at, now, time_strings=words) if overdue
+                    else timeuntil(due_at, now, time_strings=words)
+                ) if due_at else "",
+                "assigned": timesince(row["created_at"], now, time_strings=words),
                 "summary": summary(
                     recipes[row["request__workflow_version_id"]], row["request__inputs"]
                 ),
@@ -133,6 +150,22 @@ def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
             }
         )
     return items
+
+
+class _TranslatedOnce:
+    """One of Django's ``TIME_STRINGS`` ("%(num)d day" / "%(num)d days"), translated
+    once per number: a page says "2 days" and "5 hours" dozens of times, and the
+    translation lookups cost more than timesince's arithmetic."""
+
+    def __init__(self, text: Any) -> None:
+        self.text = text
+        self.done: dict[int, str] = {}
+
+    def __mod__(self, params: dict[str, int]) -> str:
+        num = params["num"]
+        if num not in self.done:
+            self.done[num] = self.text % params
+        return self.done[num]
 
 
 def _display_name(row: dict[str, Any], prefix: str) -> str:
