@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.template.defaultfilters import timesince_filter, timeuntil_filter
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -224,6 +226,24 @@ def test_names_read_from_columns_are_the_display_names(make_po, as_user, manager
     items = as_user(manager).get("/").context["items"]
     assert sorted(i["requester"] for i in items) == sorted(p.display_name for p in people)
     assert sorted(i["requester"] for i in items) == ["Nora Named", "Pat Parts", "bare"]
+
+
+def test_each_row_form_carries_the_csrf_token(make_po, manager):
+    """The token is written once per page and repeated in every row's form: a browser
+    posting a row's form as it is passes the CSRF check."""
+    req = make_po(amount="100.00")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(manager)
+    html = client.get("/").content.decode()
+    form = html[html.index('<form class="task__decide'):]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    assert client.post(f"/tasks/{open_task(req).pk}/decide/",
+                       {"decision": "approve"}).status_code == 403  # without it: refused
+    response = client.post(f"/tasks/{open_task(req).pk}/decide/",
+                           {"decision": "approve", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    req.refresh_from_db()
+    assert req.state == "approved"
 
 
 def test_approve_inline_moves_the_request_on(make_po, as_user, manager):
