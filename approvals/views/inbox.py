@@ -184,8 +184,9 @@ def _url_for_id(name: str) -> Callable[[int], str]:
 
 # Parsed recipes by (version id, content hash). Versions never change, so each recipe is
 # parsed once per process and the page reads a version's source only the first time.
+# Bounded like the parser's own cache (approvals/recipes/cache.py): a few KB a recipe.
 _RECIPES: dict[tuple[int, str], Recipe | None] = {}
-_RECIPES_MAX = 4096
+_RECIPES_MAX = 2048
 
 
 def _recipes(versions: set[tuple[int, str]]) -> dict[int, Recipe | None]:

@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from approvals import selectors, services
 from approvals.models import Task
+from approvals.views import inbox as inbox_view
 from tests.factories import PersonFactory
-from tests.pages.conftest import open_task
+from tests.pages.conftest import PURCHASE_ORDER, open_task
 
 
 def messages_of(response) -> list[str]:
@@ -244,6 +245,32 @@ def test_each_row_form_carries_the_csrf_token(make_po, manager):
     assert response.status_code == 302
     req.refresh_from_db()
     assert req.state == "approved"
+
+
+def test_recipes_are_read_once_and_new_versions_are_seen(make_po, as_user, manager,
+                                                        grandboss, monkeypatch):
+    monkeypatch.setattr(inbox_view, "_RECIPES", {})
+    make_po(amount="1200.00", vendor="Acme")
+    client = as_user(manager)
+
+    def sources_read() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            html = client.get("/").content.decode()
+        assert "Amount 1,200.00 · Vendor Acme" in html
+        return sum('"approvals_workflowversion"."source"' in q["sql"]
+                   for q in ctx.captured_queries)
+
+    assert sources_read() == 1  # the first page of this process parses the recipe
+    assert sources_read() == 0  # then it is cached
+    services.publish(source=PURCHASE_ORDER.replace("vendor: {", "vendor: {label: Supplier, "),
+                     author=grandboss)
+    make_po(amount="5.00", vendor="Newco")
+    with CaptureQueriesContext(connection) as ctx:
+        html = client.get("/").content.decode()
+    assert "Amount 5.00 · Supplier Newco" in html  # the new version's labels
+    assert "Amount 1,200.00 · Vendor Acme" in html  # the old request keeps its own
+    assert sum('"approvals_workflowversion"."source"' in q["sql"]
+               for q in ctx.captured_queries) == 1
 
 
 def test_approve_inline_moves_the_request_on(make_po, as_user, manager):
