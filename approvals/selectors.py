@@ -5,7 +5,10 @@ No view, API view or page builds a permission filter inline: they call these.
 
 from __future__ import annotations
 
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.timesince import timeuntil
 
@@ -99,6 +102,40 @@ def inbox_for(person: Person) -> QuerySet[Task]:
         )
         .order_by(F("due_at").asc(nulls_last=True), "created_at", "pk")
     )
+
+
+@dataclass(frozen=True)
+class InboxWorkflow:
+    """One workflow of a person's open tasks, and how many of them are due when."""
+
+    key: str
+    title: str
+    open: int
+    due_soon: int  # due before the ``soon`` given, overdue ones included
+    overdue: int
+
+
+def inbox_workflows(person: Person, now: datetime, soon: datetime) -> list[InboxWorkflow]:
+    """The workflows the person has open tasks in, by title, with their counts: one
+    grouped query on the task_inbox index gives the inbox both its filter's choices
+    (what can match, not every workflow of the company) and its totals."""
+    groups = (
+        Task.objects.filter(assignee=person, state=TaskState.OPEN)
+        .values("request__workflow__key", "request__workflow__title")
+        .annotate(
+            open=Count("pk"),
+            due_soon=Count("pk", filter=Q(due_at__lt=soon)),
+            overdue=Count("pk", filter=Q(due_at__lt=now)),
+        )
+        .order_by("request__workflow__title", "request__workflow__key")
+    )
+    return [
+        InboxWorkflow(
+            key=g["request__workflow__key"], title=g["request__workflow__title"],
+            open=g["open"], due_soon=g["due_soon"], overdue=g["overdue"],
+        )
+        for g in groups
+    ]
 
 
 def tasks_visible_to(person: Person) -> QuerySet[Task]:

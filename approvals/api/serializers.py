@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -97,6 +98,48 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def get_requester(self, task: Task) -> str:
         return task.request.requester.username
+
+
+class TaskListSerializer(serializers.BaseSerializer):
+    """The task list's rows, read with ``values(*TaskListSerializer.columns)``: the same
+    JSON as :class:`TaskSerializer` (the schema still documents that one), without a
+    model instance and a field object per row and column, which made the inbox API
+    cost about 0.2 ms per task. tests/api pins the two to the same output."""
+
+    columns = (
+        "id", "request_id", "request__title", "request__workflow__key",
+        "request__requester__username", "step_id", "round", "state", "assignee__username",
+        "on_behalf_of__username", "delegation_chain", "role", "due_at", "created_at",
+        "decided_at",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # DRF's own datetime output (time zone, "Z"), with the current zone looked up
+        # once per response instead of once per value.
+        self.datetime = serializers.DateTimeField(default_timezone=timezone.get_current_timezone())
+
+    def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
+        chain = row["delegation_chain"]
+        return {
+            "id": row["id"],
+            "request": row["request_id"],
+            "request_title": row["request__title"],
+            "workflow": row["request__workflow__key"],
+            "requester": row["request__requester__username"],
+            "step": row["step_id"],
+            "round": row["round"],
+            "state": row["state"],
+            "assignee": row["assignee__username"],
+            "on_behalf_of": row["on_behalf_of__username"],
+            "delegation_chain": None if chain is None else [
+                None if name is None else str(name) for name in chain
+            ],
+            "role": row["role"],
+            "due_at": self.datetime.to_representation(row["due_at"]),
+            "created_at": self.datetime.to_representation(row["created_at"]),
+            "decided_at": self.datetime.to_representation(row["decided_at"]),
+        }
 
 
 # --- requests ------------------------------------------------------------------------

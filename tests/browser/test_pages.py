@@ -108,6 +108,46 @@ def test_bulk_approve_from_the_inbox(purchase_order, open_session, requester, ma
     assert "all caught up" in page.locator(".empty").inner_text()
 
 
+def test_a_long_inbox_pages_and_bulk_approves_one_page(purchase_order, open_session, requester,
+                                                       manager):
+    requests = [submit_po(requester, "100.00", f"Vendor {i:02}") for i in range(53)]
+    bob = open_session("manager")
+    page = bob.go("/")
+    assert "53 open tasks" in page.locator(".page-head__sub").inner_text()
+    assert page.locator(".task").count() == 50
+    pager = page.get_by_role("navigation", name="Inbox pages")
+    assert "Page 1 of 2" in pager.inner_text()
+    page.get_by_label("Select all on this page").check()
+    assert page.locator("[data-selected-count]").inner_text() == "50 selected"
+    page.get_by_role("button", name="Approve selected").click()
+    page.wait_for_load_state()
+    assert "50 of 50 approved" in page.locator(".messages").inner_text()
+    # What is left fits on one page: no pager any more.
+    assert page.locator(".task").count() == 3
+    assert page.get_by_role("navigation", name="Inbox pages").count() == 0
+    left = {r.pk for r in requests if Request.objects.get(pk=r.pk).state == "pending"}
+    assert left == {r.pk for r in requests[50:]}
+
+
+def test_the_next_page_link_keeps_the_filters(purchase_order, open_session, requester,
+                                              manager):
+    for i in range(51):
+        submit_po(requester, "100.00", f"Vendor {i:02}")
+    bob = open_session("manager")
+    page = bob.go("/?workflow=purchase_order")
+    page.get_by_role("link", name="Next").click()
+    page.wait_for_url(re.compile(r"/\?workflow=purchase_order&page=2$"))
+    assert page.locator(".task").count() == 1
+    assert page.get_by_label("Workflow").input_value() == "purchase_order"
+    bob.screenshot("inbox-page-2")
+    row = page.locator(".task").first
+    row.get_by_role("button", name="Approve").click()
+    page.wait_for_load_state()
+    # Back where the decision was made, filters and all (page 2 is gone: the last page).
+    assert "workflow=purchase_order" in page.url
+    assert "you approved it" in page.locator(".messages").inner_text()
+
+
 def test_request_changes_then_resubmit(purchase_order, open_session, requester, manager):
     req = submit_po(requester, "1200.00", "Pricey Ltd")
     bob = open_session("manager")
