@@ -35,6 +35,17 @@ def _eager_celery(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
 
 
+@pytest.fixture(autouse=True)
+def _fresh_subscriptions():
+    """notify caches the active webhook subscriptions for a few seconds; a test's
+    rolled-back subscriptions must not outlive it (a rollback sends no signal)."""
+    from approvals.notifications.notify import forget_subscriptions
+
+    forget_subscriptions()
+    yield
+    forget_subscriptions()
+
+
 @pytest.fixture
 def grandboss(db):
     return PersonFactory(username="grandboss", name="Gina Grand", title="VP")
