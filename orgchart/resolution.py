@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection
 from django.utils import timezone
 
 from .chart import Chart
@@ -237,32 +237,47 @@ class _Resolver:
     def pick(self, role: Role, members: list[Person], *, advance: bool) -> Person:
         """Round robin over the members (by username), skipping the requester.
 
-        The cursor row is locked, so concurrent requests each take the next member.
+        Each pick takes the next position with one atomic statement (see
+        ``take_positions``), so concurrent requests each get their own member.
         Members change rarely, so a position that moves on by one per pick stays fair.
         """
-        role_id = role.pk
-        with transaction.atomic():
-            if advance:
-                cursor, _ = RoleCursor.objects.select_for_update().get_or_create(role_id=role_id)
-                position = cursor.position
-            else:
-                position = (
-                    RoleCursor.objects.filter(role_id=role_id)
-                    .values_list("position", flat=True)
-                    .first()
-                ) or 0
-            count = len(members)
-            for offset in range(count):
-                member = members[(position + offset) % count]
-                if member.pk != self.requester.pk:
-                    break
-            else:  # only the requester: rule 1 sends it to their manager
-                member = members[0]
-                offset = 0
-            if advance:
-                cursor.position = position + offset + 1
-                cursor.save(update_fields=["position"])
+        count = len(members)
+        if advance:
+            position = take_positions(role.pk) - 1
+        else:
+            position = (
+                RoleCursor.objects.filter(role_id=role.pk)
+                .values_list("position", flat=True)
+                .first()
+            ) or 0
+        for offset in range(count):
+            member = members[(position + offset) % count]
+            if member.pk != self.requester.pk:
+                break
+        else:  # only the requester: rule 1 sends it to their manager
+            return members[0]
+        if advance and offset:
+            take_positions(role.pk, offset)  # the requester's turn is passed over
         return member
+
+
+def take_positions(role_id: int, n: int = 1) -> int:
+    """Move the role's round-robin cursor on by ``n`` and return where it ends: one
+    ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (the first pick creates the row).
+    The row stays locked until the caller's transaction ends, so two transactions
+    picking from one role take turns there; each sees the other's move."""
+    table = RoleCursor._meta.db_table
+    qn = connection.ops.quote_name
+    # Only quoted names from the model and placeholders go into the text.
+    sql = (
+        f"INSERT INTO {qn(table)} ({qn('role_id')}, {qn('position')}) VALUES (%s, %s) "  # noqa: S608
+        f"ON CONFLICT ({qn('role_id')}) DO UPDATE "
+        f"SET {qn('position')} = {qn(table)}.{qn('position')} + EXCLUDED.{qn('position')} "
+        f"RETURNING {qn('position')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [role_id, n])
+        return cursor.fetchone()[0]
 
 
 def resolve(
