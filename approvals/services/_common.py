@@ -64,6 +64,7 @@ def lock_task(task_id: int) -> tuple[Request, Task]:
         .select_related("assignee", "on_behalf_of")
         .get(pk=task_id)
     )
+    task.request = request  # the locked row, not a second copy read later
     return request, task
 
 
