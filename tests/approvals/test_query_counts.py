@@ -120,9 +120,9 @@ def test_the_api_adds_a_few_queries_around_the_service(
 ):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=requester).key}")
-    # Token, workflow, the service (17), the answer: request (+ comment and file
-    # existence), its tasks, its history.
-    with django_assert_max_num_queries(22):
+    # Token, workflow, the service (18), the answer: request, its tasks, comments,
+    # files and history.
+    with django_assert_max_num_queries(24):
         response = client.post(
             "/api/v1/requests/", {"workflow": "counted", "inputs": {"amount": "500"}}, format="json"
         )
@@ -131,8 +131,8 @@ def test_the_api_adds_a_few_queries_around_the_service(
     client.credentials(
         HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=task.assignee).key}"
     )
-    # Token, the assignee's own task (no visibility query), the service (22), the answer.
-    with django_assert_max_num_queries(28):
+    # Token, the assignee's own task (no visibility query), the service (23), the answer.
+    with django_assert_max_num_queries(30):
         response = client.post(
             f"/api/v1/tasks/{task.pk}/decision/", {"decision": "approve"}, format="json"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
@@ -30,7 +30,7 @@ from approvals.api.serializers import (
 from approvals.choices import Via
 from approvals.errors import NotAllowed
 from approvals.filters import RequestFilter
-from approvals.models import Attachment, Comment, Request, Task, Workflow
+from approvals.models import Request, Task, Workflow
 from audit.models import AuditEvent
 from orgchart.models import Person
 
@@ -48,20 +48,8 @@ def request_payload(request_id: int) -> dict[str, Any]:
     The caller has already been shown to see it (or has just created it)."""
     obj = (
         Request.objects.select_related("workflow", "workflow_version", "requester", "submitted_by")
-        .annotate(
-            has_comments=Exists(Comment.objects.filter(request=OuterRef("pk"))),
-            has_attachments=Exists(Attachment.objects.filter(request=OuterRef("pk"))),
-        )
+        .prefetch_related(_tasks_prefetch(), "comments__author", "attachments__uploaded_by")
         .get(pk=request_id)
-    )
-    # Most requests have no comment and no file: a prefetch of .none() reads nothing.
-    comments = Comment.objects.select_related("author")
-    files = Attachment.objects.select_related("uploaded_by")
-    prefetch_related_objects(
-        [obj],
-        _tasks_prefetch(),
-        Prefetch("comments", queryset=comments if obj.has_comments else comments.none()),
-        Prefetch("attachments", queryset=files if obj.has_attachments else files.none()),
     )
     # Only what HistoryEventSerializer shows: snapshots and inputs are the bulk of a row.
     history = list(
