@@ -9,14 +9,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import Max
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
@@ -281,20 +280,16 @@ def _hold_for_collapse(rows: list[Outbox]) -> None:
     if window <= timedelta(0) or not to_people:
         return
     since = min(r.next_attempt_at for r in to_people) - window
-    last_sent = {
-        (recipient, request, channel): last
-        for recipient, request, channel, last in Outbox.objects.filter(
-            state=OutboxState.SENT,
-            sent_at__gt=since,
-            recipient_id__in={r.recipient_id for r in to_people},
-            request_id__in={r.request_id for r in to_people},
-            channel__in={r.channel for r in to_people},
-        )
-        .values("recipient_id", "request_id", "channel")
-        .annotate(last=Max("sent_at"))
-        .values_list("recipient_id", "request_id", "channel", "last")
-        .order_by()
-    }
+    last_sent: dict[tuple[int, int, str], datetime] = {}
+    for recipient, request, channel, sent_at in Outbox.objects.filter(
+        state=OutboxState.SENT,
+        sent_at__gt=since,
+        recipient_id__in={r.recipient_id for r in to_people},
+        request_id__in={r.request_id for r in to_people},
+        channel__in={r.channel for r in to_people},
+    ).values_list("recipient_id", "request_id", "channel", "sent_at").order_by():
+        key = (recipient, request, channel)
+        last_sent[key] = max(sent_at, last_sent.get(key, sent_at))
     for row in to_people:
         last = last_sent.get((row.recipient_id, row.request_id, row.channel))
         if last is not None and last > row.next_attempt_at - window:

@@ -114,9 +114,9 @@ class TaskDecisionView(APIView):
             via=Via.API,
         )
         # The service returns the task as saved, with its request, workflow and people
-        # loaded: nothing to read again for it.
+        # loaded: neither is read again.
         return Response(
-            {"task": TaskSerializer(decided).data, "request": request_payload(decided.request_id)}
+            {"task": TaskSerializer(decided).data, "request": request_payload(decided.request)}
         )
 
 
