@@ -49,21 +49,25 @@ def lock_request(request_id: int) -> Request:
         raise NotFound("No such request.") from None
 
 
-def lock_task(task_id: int) -> tuple[Request, Task]:
+def lock_task(task_id: int, *, assignee: Person | None = None) -> tuple[Request, Task]:
     """Lock the task's request first, then the task: every service takes locks in
     this order, so two services never wait on each other in a cycle. The request
-    is found and locked in one statement (its id from the task in a subquery)."""
+    is found and locked in one statement (its id from the task in a subquery).
+
+    ``assignee``: the person expected to hold the task (the one deciding it), already
+    loaded; when it is them, their row is not joined again."""
     try:
         request = _locked_requests().get(
             pk=Subquery(Task.objects.filter(pk=task_id).values("request_id")[:1])
         )
     except (Request.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such task.") from None
-    task = (
-        Task.objects.select_for_update(of=("self",))
-        .select_related("assignee", "on_behalf_of")
-        .get(pk=task_id)
-    )
+    tasks = Task.objects.select_for_update(of=("self",))
+    if assignee is None:
+        tasks = tasks.select_related("assignee", "on_behalf_of")
+    task = tasks.get(pk=task_id)
+    if assignee is not None and task.assignee_id == assignee.pk:
+        task.assignee = assignee
     task.request = request  # the locked row, not a second copy read later
     return request, task
 

@@ -43,7 +43,7 @@ def decide(
         )
     comment = clean_comment(comment, required=decision != DecisionKind.APPROVE)
     with service_transaction():
-        request, task = lock_task(task_id)
+        request, task = lock_task(task_id, assignee=actor)
         if task.assignee_id != actor.pk:
             raise NotAllowed("Only the assignee may decide this task.", code="not_assignee")
         if task.state != TaskState.OPEN or request.state != RequestState.PENDING:

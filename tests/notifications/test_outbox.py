@@ -291,3 +291,23 @@ def test_subscriptions_are_read_once_and_a_new_one_is_seen_at_once(
     subscribe(receiver)  # saved in this process: the cache is dropped at once
     assert any("webhooksubscription" in sql for sql in remind())
     assert Outbox.objects.filter(channel="webhook", kind="task_reminder").count() == 1
+
+
+def test_one_batch_holds_only_the_messages_of_people_recently_messaged(
+    gadget, requester, manager, grandboss, settings
+):
+    from approvals.notifications.notify import batch
+
+    settings.NOTIFY_COLLAPSE_SECONDS = 60
+    request = submit(requester)
+    task = open_task(request)
+    sent_at = timezone.now() - timedelta(seconds=20)
+    Outbox.objects.filter(recipient=manager).update(state="sent", sent_at=sent_at)
+    with transaction.atomic(), batch():
+        notify(kind="task_reminder", request=request, task=task, recipients=[manager, grandboss])
+        notify(kind="comment_added", request=request, recipients=[grandboss],
+               extra={"dedup": "c1"})
+    held = Outbox.objects.get(kind="task_reminder", recipient=manager)
+    assert held.next_attempt_at == sent_at + timedelta(seconds=60)  # waits for the window
+    for row in Outbox.objects.filter(recipient=grandboss):
+        assert row.next_attempt_at < sent_at + timedelta(seconds=60)  # goes out now
