@@ -120,9 +120,9 @@ def test_the_api_adds_a_few_queries_around_the_service(
 ):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=requester).key}")
-    # Token, workflow, the service (18), the answer: the request's tasks, comments,
-    # files and history (the request itself is the one the service returned).
-    with django_assert_max_num_queries(23):
+    # Token, workflow, the service (18), the answer: the request's tasks and history
+    # (the request is the one the service returned; a new one has no comment or file).
+    with django_assert_max_num_queries(21):
         response = client.post(
             "/api/v1/requests/", {"workflow": "counted", "inputs": {"amount": "500"}}, format="json"
         )

@@ -30,7 +30,7 @@ from approvals.api.serializers import (
 from approvals.choices import Via
 from approvals.errors import NotAllowed
 from approvals.filters import RequestFilter
-from approvals.models import Request, Task, Workflow
+from approvals.models import Attachment, Comment, Request, Task, Workflow
 from audit.models import AuditEvent
 from orgchart.models import Person
 
@@ -43,14 +43,15 @@ def _tasks_prefetch() -> Prefetch:
     return Prefetch("tasks", queryset=Task.objects.select_related("assignee", "on_behalf_of"))
 
 
-def request_payload(request: Request | int) -> dict[str, Any]:
+def request_payload(request: Request | int, *, new: bool = False) -> dict[str, Any]:
     """The full representation of one request: tasks, history, comments, attachments.
     The caller has already been shown to see it (or has just created it). Given the
     Request a service has just returned (its workflow, version and people loaded,
-    its fields as saved), it is not read again."""
+    its fields as saved), it is not read again; ``new``: it was created by that
+    service call, so it has no comment or file to look for."""
     if isinstance(request, Request):
         obj = request
-        prefetch_related_objects([obj], *_payload_prefetches())
+        prefetch_related_objects([obj], *_payload_prefetches(new=new))
     else:
         obj = (
             Request.objects.select_related(
@@ -69,8 +70,14 @@ def request_payload(request: Request | int) -> dict[str, Any]:
     return RequestDetailSerializer(obj, context={"history": {obj.pk: history}}).data
 
 
-def _payload_prefetches() -> tuple[Prefetch | str, ...]:
-    return (_tasks_prefetch(), "comments__author", "attachments__uploaded_by")
+def _payload_prefetches(*, new: bool = False) -> tuple[Prefetch, ...]:
+    comments = Comment.objects.select_related("author")
+    files = Attachment.objects.select_related("uploaded_by")
+    return (
+        _tasks_prefetch(),
+        Prefetch("comments", queryset=comments.none() if new else comments),
+        Prefetch("attachments", queryset=files.none() if new else files),
+    )
 
 
 def workflow_key_for_event(event: str) -> str:
@@ -158,7 +165,7 @@ class RequestListCreateView(generics.ListAPIView):
             submitted_by=submitted_by,
             via=Via.API,
         )
-        return Response(request_payload(created), status=status.HTTP_201_CREATED)
+        return Response(request_payload(created, new=True), status=status.HTTP_201_CREATED)
 
 
 class RequestDetailView(APIView):
