@@ -94,14 +94,15 @@ def notify(
             )
         )
 
-    collected = getattr(_batch, "rows", None)
+    collected = getattr(_collecting, "rows", None)
     if collected is not None:
         collected.extend(rows)
     else:
         _write(rows)
 
 
-_batch = threading.local()
+# The rows collected by the batch() open in this thread, if any.
+_collecting = threading.local()
 
 
 @contextmanager
@@ -111,7 +112,7 @@ def batch() -> Iterator[None]:
     one collapse query, one INSERT and one after-commit hand-off for the whole
     service call. Nothing is written if the block fails. A nested block shares the
     outer one and, if it fails, drops what it added (its savepoint rolled back)."""
-    outer = getattr(_batch, "rows", None)
+    outer = getattr(_collecting, "rows", None)
     if outer is not None:
         mark = len(outer)
         try:
@@ -121,11 +122,11 @@ def batch() -> Iterator[None]:
             raise
         return
     rows: list[Outbox] = []
-    _batch.rows = rows
+    _collecting.rows = rows
     try:
         yield
     finally:
-        _batch.rows = None
+        _collecting.rows = None
     _write(rows)
 
 
