@@ -46,6 +46,16 @@ def _fresh_subscriptions():
     forget_subscriptions()
 
 
+@pytest.fixture(autouse=True)
+def _round_robin_connections_closed():
+    """Round-robin picks use a connection of their own per thread (PostgreSQL); none
+    may outlive a test (the test database is dropped at the end)."""
+    yield
+    from orgchart.resolution import close_own_connections
+
+    close_own_connections()
+
+
 @pytest.fixture
 def grandboss(db):
     return PersonFactory(username="grandboss", name="Gina Grand", title="VP")

@@ -108,8 +108,8 @@ def latency(args: argparse.Namespace, rows: list[dict[str, Any]], workflows: lis
 
 class LockWaits(threading.Thread):
     """Samples pg_locks while the clients run: how often a backend of this database
-    waited for a lock, and on what (a row lock shows as the holder's transaction id
-    or as a tuple of the table)."""
+    waited for a lock, on what (a row lock shows as the holder's transaction id or
+    as a tuple of the table) and in which statement."""
 
     def __init__(self, until: float) -> None:
         super().__init__(daemon=True)
@@ -124,13 +124,14 @@ class LockWaits(threading.Thread):
             with connection.cursor() as cursor:
                 while time.monotonic() < self.until:
                     cursor.execute(
-                        "SELECT l.locktype, coalesce(l.relation::regclass::text, '') "
+                        "SELECT l.locktype, coalesce(l.relation::regclass::text, ''), "
+                        "left(regexp_replace(a.query, '\\s+', ' ', 'g'), 50) "
                         "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                         "WHERE NOT l.granted AND a.datname = current_database()"
                     )
                     self.samples += 1
-                    for locktype, relation in cursor.fetchall():
-                        self.waiting[f"{locktype} {relation}".strip()] += 1
+                    for locktype, relation, query in cursor.fetchall():
+                        self.waiting[f"{locktype} {relation}: {query}".strip()] += 1
                     time.sleep(0.05)
         finally:
             connection.close()
