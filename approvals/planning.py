@@ -6,6 +6,7 @@ The services call these inside their transaction, with the request row locked.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,15 @@ from django.utils import timezone
 from approvals.choices import TaskState
 from approvals.errors import InvalidInput, NotFound
 from approvals.models import REPLACED_TASK_STATES, Request, Task, Workflow
-from approvals.recipes import SLA, ApproverRef, Recipe, Step, WhenResult, evaluate_when
+from approvals.recipes import (
+    SLA,
+    ApproverRef,
+    Recipe,
+    Step,
+    WhenResult,
+    evaluate_when,
+    reads_requester,
+)
 from orgchart.models import Person
 from orgchart.resolution import Assignment, ResolutionError, resolve, resolve_fallback
 
@@ -31,12 +40,10 @@ def requester_context(person: Person) -> dict[str, Any]:
 
 
 def check_when(step: Step, *, recipe: Recipe, request: Request, now: datetime) -> WhenResult:
+    # The requester's roles cost a query: only a ``when`` that reads them needs them.
+    requester = requester_context(request.requester) if reads_requester(step) else {}
     return evaluate_when(
-        step,
-        recipe=recipe,
-        inputs=request.inputs,
-        requester=requester_context(request.requester),
-        now=now,
+        step, recipe=recipe, inputs=request.inputs, requester=requester, now=now
     )
 
 
@@ -236,18 +243,20 @@ class QuorumState:
         return None
 
 
-def quorum_state(request: Request, step: Step) -> QuorumState:
-    states = list(
-        Task.objects.of_step(request, step.id)
-        .exclude(state__in=REPLACED_TASK_STATES)
-        .values_list("state", flat=True)
-    )
-    n = len(states)
+def quorum_state(
+    request: Request, step: Step, states: Iterable[str] | None = None
+) -> QuorumState:
+    """The quorum of ``step`` in the request's current round. ``states`` are the states
+    of that step's tasks when the caller already has them (else they are read)."""
+    if states is None:
+        states = Task.objects.of_step(request, step.id).values_list("state", flat=True)
+    counted = [s for s in states if s not in REPLACED_TASK_STATES]
+    n = len(counted)
     return QuorumState(
         n=n,
         needed=step.quorum.needed(n),
-        approved=sum(1 for s in states if s == TaskState.APPROVED),
-        rejected=sum(1 for s in states if s == TaskState.REJECTED),
+        approved=sum(1 for s in counted if s == TaskState.APPROVED),
+        rejected=sum(1 for s in counted if s == TaskState.REJECTED),
     )
 
 

@@ -30,17 +30,25 @@ step (batched for a role's members) and the round-robin cursor.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import threading
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from .chart import Chart
 from .models import Person, Role, RoleCursor
+
+logger = logging.getLogger(__name__)
 
 
 class Reference(Protocol):
@@ -237,32 +245,121 @@ class _Resolver:
     def pick(self, role: Role, members: list[Person], *, advance: bool) -> Person:
         """Round robin over the members (by username), skipping the requester.
 
-        The cursor row is locked, so concurrent requests each take the next member.
+        Each pick takes the next position with one atomic statement (see
+        ``take_positions``), so concurrent requests each get their own member.
         Members change rarely, so a position that moves on by one per pick stays fair.
         """
-        role_id = role.pk
-        with transaction.atomic():
-            if advance:
-                cursor, _ = RoleCursor.objects.select_for_update().get_or_create(role_id=role_id)
-                position = cursor.position
-            else:
-                position = (
-                    RoleCursor.objects.filter(role_id=role_id)
-                    .values_list("position", flat=True)
-                    .first()
-                ) or 0
-            count = len(members)
-            for offset in range(count):
-                member = members[(position + offset) % count]
-                if member.pk != self.requester.pk:
-                    break
-            else:  # only the requester: rule 1 sends it to their manager
-                member = members[0]
-                offset = 0
-            if advance:
-                cursor.position = position + offset + 1
-                cursor.save(update_fields=["position"])
+        count = len(members)
+        if advance:
+            position = take_positions(role.pk) - 1
+        else:
+            position = (
+                RoleCursor.objects.filter(role_id=role.pk)
+                .values_list("position", flat=True)
+                .first()
+            ) or 0
+        for offset in range(count):
+            member = members[(position + offset) % count]
+            if member.pk != self.requester.pk:
+                break
+        else:  # only the requester: rule 1 sends it to their manager
+            return members[0]
+        if advance and offset:
+            take_positions(role.pk, offset)  # the requester's turn is passed over
         return member
+
+
+def take_positions(role_id: int, n: int = 1) -> int:
+    """Move the role's round-robin cursor on by ``n`` and return where it ends.
+
+    One ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (the first pick creates the
+    row), on a connection of this thread's own that commits it at once: transactions
+    picking from one role meet only for that statement instead of queueing behind
+    each other's commit (the caller's transaction runs on for a while after the
+    pick). A position taken by a transaction that then rolls back is a turn passed
+    over, which round robin can afford. Where that connection cannot help, the
+    statement runs in the caller's transaction and holds the row to its end: on
+    SQLite (one writer at a time anyway), for a role the caller created and has not
+    committed (invisible to other connections), or when that connection fails."""
+    position = _own_connection.take(role_id, n)
+    if position is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_take_sql(connection), [n, role_id])
+            position = cursor.fetchone()[0]
+    return position
+
+
+def _take_sql(conn: BaseDatabaseWrapper) -> str:
+    """The cursor upsert; it inserts nothing (and returns no row) for a role this
+    connection cannot see."""
+    cursors, roles = RoleCursor._meta.db_table, Role._meta.db_table
+    qn = conn.ops.quote_name
+    # Only quoted names from the models and placeholders go into the text.
+    return (
+        f"INSERT INTO {qn(cursors)} ({qn('role_id')}, {qn('position')}) "  # noqa: S608
+        f"SELECT {qn('id')}, %s FROM {qn(roles)} WHERE {qn('id')} = %s "
+        f"ON CONFLICT ({qn('role_id')}) DO UPDATE "
+        f"SET {qn('position')} = {qn(cursors)}.{qn('position')} + EXCLUDED.{qn('position')} "
+        f"RETURNING {qn('position')}"
+    )
+
+
+class _OwnConnection(threading.local):
+    """This thread's second connection to the database (PostgreSQL), in autocommit,
+    used only to move round-robin cursors. Made at first use, dropped on any error
+    (the pick then happens in the caller's transaction)."""
+
+    wrapper: BaseDatabaseWrapper | None = None
+    pid = 0
+
+    def take(self, role_id: int, n: int) -> int | None:
+        if connection.vendor != "postgresql":
+            return None
+        try:
+            own = self._connect()
+            with own.cursor() as cursor:
+                cursor.execute(_take_sql(own), [n, role_id])
+                row = cursor.fetchone()
+        except DatabaseError as exc:
+            logger.warning("round robin: own connection failed (%s); picking in-transaction", exc)
+            self.close()
+            return None
+        return row[0] if row else None
+
+    def _connect(self) -> BaseDatabaseWrapper:
+        if self.wrapper is None or self.pid != os.getpid():
+            # After a fork the inherited connection belongs to the parent: left alone.
+            self.wrapper = connections.create_connection(connection.alias)
+            self.pid = os.getpid()
+            _own_wrappers.add(self.wrapper)
+            with self.wrapper.cursor() as cursor:
+                # Its only wait is another pick's one-statement transaction; a longer
+                # one means the caller's transaction holds the row (it picked there
+                # before): give up and pick in-transaction.
+                cursor.execute("SET lock_timeout = '2s'")
+        return self.wrapper
+
+    def close(self) -> None:
+        wrapper, self.wrapper = self.wrapper, None
+        if wrapper is not None and self.pid == os.getpid():
+            with contextlib.suppress(DatabaseError):
+                wrapper.close()
+
+
+_own_connection = _OwnConnection()
+_own_wrappers: weakref.WeakSet[BaseDatabaseWrapper] = weakref.WeakSet()
+
+
+def close_own_connections() -> None:
+    """Close the round-robin connections of every thread of this process (tests do,
+    before the test database is dropped). A thread makes a new one when it next picks."""
+    for wrapper in list(_own_wrappers):
+        wrapper.inc_thread_sharing()
+        try:
+            with contextlib.suppress(DatabaseError):
+                wrapper.close()
+        finally:
+            wrapper.dec_thread_sharing()
 
 
 def resolve(

@@ -35,6 +35,27 @@ def _eager_celery(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = True
 
 
+@pytest.fixture(autouse=True)
+def _fresh_subscriptions():
+    """notify caches the active webhook subscriptions for a few seconds; a test's
+    rolled-back subscriptions must not outlive it (a rollback sends no signal)."""
+    from approvals.notifications.notify import forget_subscriptions
+
+    forget_subscriptions()
+    yield
+    forget_subscriptions()
+
+
+@pytest.fixture(autouse=True)
+def _round_robin_connections_closed():
+    """Round-robin picks use a connection of their own per thread (PostgreSQL); none
+    may outlive a test (the test database is dropped at the end)."""
+    yield
+    from orgchart.resolution import close_own_connections
+
+    close_own_connections()
+
+
 @pytest.fixture
 def grandboss(db):
     return PersonFactory(username="grandboss", name="Gina Grand", title="VP")

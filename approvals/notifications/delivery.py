@@ -34,11 +34,7 @@ def enqueue(ids: list[int], *, now: datetime | None = None, force: bool = False)
     """Hand outbox rows to the broker. Safe to call any time: a broker that is down
     is logged and the rows stay pending for the re-queue sweep. Returns how many
     rows the broker took."""
-    global _broker_down_until
-    from approvals.tasks import deliver_outbox
-
-    if not force and time.monotonic() < _broker_down_until:
-        logger.info("outbox: broker recently down; %d row(s) left for the sweep", len(ids))
+    if not force and _broker_recently_down(len(ids)):
         return 0
     now = now or timezone.now()
     rows = list(
@@ -46,7 +42,33 @@ def enqueue(ids: list[int], *, now: datetime | None = None, force: bool = False)
         .order_by("next_attempt_at", "pk")
         .values_list("pk", "next_attempt_at")
     )
+    return _hand_over(rows, now)
+
+
+def enqueue_written(rows: list[tuple[int, datetime]]) -> int:
+    """After commit: hand the rows a transaction just wrote, ``(id, next_attempt_at)``,
+    to the broker without reading them back. Someone else may have handed one over
+    meanwhile (the re-queue sweep): the worker's claim still sends it once."""
+    if _broker_recently_down(len(rows)):
+        return 0
+    return _hand_over(sorted(rows, key=lambda r: (r[1], r[0])), timezone.now())
+
+
+def _broker_recently_down(count: int) -> bool:
+    if time.monotonic() < _broker_down_until:
+        logger.info("outbox: broker recently down; %d row(s) left for the sweep", count)
+        return True
+    return False
+
+
+def _hand_over(rows: list[tuple[int, datetime]], now: datetime) -> int:
+    """One message per row (delayed until a held row is due), then one UPDATE marks
+    the rows handed over for now as queued."""
+    global _broker_down_until
+    from approvals.tasks import deliver_outbox
+
     handed = 0
+    queued: list[int] = []
     for pk, due in rows:
         countdown = max(0.0, (due - now).total_seconds())
         try:
@@ -61,15 +83,17 @@ def enqueue(ids: list[int], *, now: datetime | None = None, force: bool = False)
             Outbox.objects.filter(pk=pk, state__in=CLAIMABLE_STATES).update(
                 last_error=f"broker unavailable at {now:%Y-%m-%d %H:%M:%S}: {exc}"[:1000]
             )
-            return handed
+            break
         handed += 1
         if not countdown:
-            # Held rows (countdown) stay pending, so the sweep still covers them if the
-            # delayed message is lost.
-            # (A row whose delivery already failed waits for its retry: not "queued".)
-            Outbox.objects.filter(
-                pk=pk, state__in=CLAIMABLE_STATES, next_attempt_at__lte=now
-            ).update(state=_OS.QUEUED, queued_at=now)
+            queued.append(pk)
+    if queued:
+        # Held rows (countdown) stay pending, so the sweep still covers them if the
+        # delayed message is lost. A row whose delivery already failed waits for its
+        # retry (next_attempt_at ahead): not "queued".
+        Outbox.objects.filter(
+            pk__in=queued, state__in=CLAIMABLE_STATES, next_attempt_at__lte=now
+        ).update(state=_OS.QUEUED, queued_at=now)
     return handed
 
 

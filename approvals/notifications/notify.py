@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from .channels import channel_available
@@ -41,14 +47,17 @@ def notify(
 
     Writing the same message twice (same request, round, step, task, kind,
     channel and recipient) inserts it once. Integration webhook subscriptions
-    that want ``kind`` get one row per call, whatever the recipients."""
+    that want ``kind`` get one row per call, whatever the recipients.
+
+    Inside ``batch()`` (every engine service call) the rows are only collected
+    here, and written with the others of the call when the block ends."""
     if kind not in Kind.values:
         raise ValueError(f"unknown notification kind {kind!r}")
     now = timezone.now()
     extra = _enrich(kind=kind, request=request, task=task, extra=dict(extra or {}))
     payload = snapshot(kind=kind, request=request, task=task, extra=extra, now=now)
     base = _key_base(kind=kind, request=request, task=task, extra=extra)
-    written: list[int] = []
+    rows: list[Outbox] = []
 
     seen: set[int] = set()
     for person in recipients:
@@ -57,40 +66,84 @@ def notify(
         seen.add(person.pk)
         digest = kind == Kind.TASK_REMINDER and _wants_digest(person)
         for channel in channels_for(person):
-            row = _write(
-                dedup_key=f"{base}:{channel}:p{person.pk}",
+            rows.append(
+                Outbox(
+                    dedup_key=f"{base}:{channel}:p{person.pk}",
+                    kind=kind,
+                    channel=channel,
+                    request=request,
+                    task=task,
+                    payload=payload,
+                    recipient=person,
+                    state=OutboxState.DIGEST if digest else OutboxState.PENDING,
+                    next_attempt_at=now,
+                )
+            )
+
+    for sub in _subscriptions(kind, request):
+        rows.append(
+            Outbox(
+                dedup_key=f"{base}:{Channel.WEBHOOK}:s{sub.pk}",
                 kind=kind,
-                channel=channel,
+                channel=Channel.WEBHOOK,
                 request=request,
                 task=task,
                 payload=payload,
-                recipient=person,
-                state=OutboxState.DIGEST if digest else OutboxState.PENDING,
-                next_attempt_at=_collapse_until(person, request, channel, now),
+                subscription=sub,
+                next_attempt_at=now,
             )
-            if row is not None and not digest:
-                written.append(row.pk)
-
-    for sub in _subscriptions(kind, request):
-        row = _write(
-            dedup_key=f"{base}:{Channel.WEBHOOK}:s{sub.pk}",
-            kind=kind,
-            channel=Channel.WEBHOOK,
-            request=request,
-            task=task,
-            payload=payload,
-            subscription=sub,
-            next_attempt_at=now,
         )
-        if row is not None:
-            written.append(row.pk)
 
-    if written:
+    collected = getattr(_collecting, "rows", None)
+    if collected is not None:
+        collected.extend(rows)
+    else:
+        _write(rows)
+
+
+# The rows collected by the batch() open in this thread, if any.
+_collecting = threading.local()
+
+
+@contextmanager
+def batch() -> Iterator[None]:
+    """Collect what ``notify`` writes in the block and write it all when the block
+    ends (inside the caller's transaction, which must be open around the block):
+    one collapse query, one INSERT and one after-commit hand-off for the whole
+    service call. Nothing is written if the block fails. A nested block shares the
+    outer one and, if it fails, drops what it added (its savepoint rolled back)."""
+    outer = getattr(_collecting, "rows", None)
+    if outer is not None:
+        mark = len(outer)
+        try:
+            yield
+        except BaseException:
+            del outer[mark:]
+            raise
+        return
+    rows: list[Outbox] = []
+    _collecting.rows = rows
+    try:
+        yield
+    finally:
+        _collecting.rows = None
+    _write(rows)
+
+
+def _write(rows: list[Outbox]) -> None:
+    """Insert the rows whose dedup key is new and, after commit, hand those that are
+    not held for a digest to the broker."""
+    if not rows:
+        return
+    _hold_for_collapse(rows)
+    written = _insert_new(rows)
+    due = [(row.pk, row.next_attempt_at) for row in written if row.state != OutboxState.DIGEST]
+    if due:
         # After commit only: nothing is sent for a transaction that rolls back. If the
         # broker is down the rows stay pending and the re-queue sweep hands them over.
-        from .delivery import enqueue
+        from .delivery import enqueue_written
 
-        transaction.on_commit(partial(enqueue, written), robust=True)
+        transaction.on_commit(partial(enqueue_written, due), robust=True)
 
 
 def channels_for(person: Person) -> list[str]:
@@ -184,45 +237,104 @@ def _key_base(*, kind: str, request: Request, task: Task | None, extra: dict[str
     return ":".join(parts)[:200]
 
 
-def _write(*, dedup_key: str, **fields: Any) -> Outbox | None:
-    if Outbox.objects.filter(dedup_key=dedup_key).exists():
-        return None
-    try:
-        # A savepoint, so a concurrent writer of the same key fails this insert only.
-        with transaction.atomic():
-            return Outbox.objects.create(dedup_key=dedup_key, **fields)
-    except IntegrityError:
-        return None
-
-
-def _collapse_until(person: Person, request: Request, channel: str, now: Any) -> Any:
-    """No storms: if this person got a message about this request on this channel
-    within the window, hold the new one until the window ends; whatever is held
-    then goes out as one message."""
-    window = settings.NOTIFY_COLLAPSE_SECONDS
-    if window <= 0:
-        return now
-    last = (
-        Outbox.objects.filter(
-            recipient=person,
-            request=request,
-            channel=channel,
-            state=OutboxState.SENT,
-            sent_at__gt=now - timedelta(seconds=window),
-        )
-        .order_by("-sent_at")
-        .values_list("sent_at", flat=True)
-        .first()
+def _insert_new(rows: list[Outbox]) -> list[Outbox]:
+    """``INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id`` for all the rows in
+    one statement; returns those inserted, with their ids. A key already there (or
+    being written by a concurrent transaction, which the insert waits for) is
+    skipped: no error, no savepoint. The first of equal keys in ``rows`` wins."""
+    by_key: dict[str, Outbox] = {}
+    for row in rows:
+        by_key.setdefault(row.dedup_key, row)
+    fields = [f for f in Outbox._meta.concrete_fields if not f.primary_key]
+    conn = transaction.get_connection()
+    qn = conn.ops.quote_name
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [
+        f.get_db_prep_save(f.pre_save(row, add=True), conn)
+        for row in by_key.values()
+        for f in fields
+    ]
+    # Only quoted names from the model and placeholders go into the text.
+    sql = (
+        f"INSERT INTO {qn(Outbox._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES {', '.join([one_row] * len(by_key))} "
+        f"ON CONFLICT ({qn('dedup_key')}) DO NOTHING RETURNING {qn('id')}, {qn('dedup_key')}"
     )
-    return last + timedelta(seconds=window) if last else now
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = {key: pk for pk, key in cursor.fetchall()}
+    written = []
+    for key, row in by_key.items():
+        if key in ids:
+            row.pk = ids[key]
+            row._state.adding = False
+            row._state.db = conn.alias
+            written.append(row)
+    return written
+
+
+def _hold_for_collapse(rows: list[Outbox]) -> None:
+    """No storms: if a person got a message about the same request on the same
+    channel within the window, hold the new one until the window ends; whatever is
+    held then goes out as one message. One query for all the rows."""
+    window = timedelta(seconds=settings.NOTIFY_COLLAPSE_SECONDS)
+    to_people = [r for r in rows if r.recipient_id is not None and r.request_id is not None]
+    if window <= timedelta(0) or not to_people:
+        return
+    since = min(r.next_attempt_at for r in to_people) - window
+    last_sent: dict[tuple[int, int, str], datetime] = {}
+    for recipient, request, channel, sent_at in Outbox.objects.filter(
+        _one_of("recipient_id", {r.recipient_id for r in to_people}),
+        _one_of("request_id", {r.request_id for r in to_people}),
+        _one_of("channel", {r.channel for r in to_people}),
+        state=OutboxState.SENT,
+        sent_at__gt=since,
+    ).values_list("recipient_id", "request_id", "channel", "sent_at").order_by():
+        key = (recipient, request, channel)
+        last_sent[key] = max(sent_at, last_sent.get(key, sent_at))
+    for row in to_people:
+        last = last_sent.get((row.recipient_id, row.request_id, row.channel))
+        if last is not None and last > row.next_attempt_at - window:
+            row.next_attempt_at = last + window
 
 
 def _wants_digest(person: Person) -> bool:
     return NotificationPreference.objects.filter(person=person, reminder_digest=True).exists()
 
 
+def _one_of(field: str, values: set[Any]) -> Q:
+    """``field = v`` for one value (the usual case, and cheaper to build), else ``IN``."""
+    if len(values) == 1:
+        return Q(**{field: next(iter(values))})
+    return Q(**{f"{field}__in": values})
+
+
+# Active webhook subscriptions, read at most every few seconds per process: nearly
+# every notify call asks, and they change rarely (in the admin). A change made in
+# this process is seen at once (signals below); another process sees it within
+# SUBSCRIPTIONS_CACHE_SECONDS.
+SUBSCRIPTIONS_CACHE_SECONDS = 5.0
+_subscriptions_cache: tuple[float, list[WebhookSubscription]] | None = None
+
+
 def _subscriptions(kind: str, request: Request) -> list[WebhookSubscription]:
-    subs = WebhookSubscription.objects.filter(is_active=True).filter(
-        workflow__isnull=True
-    ) | WebhookSubscription.objects.filter(is_active=True, workflow_id=request.workflow_id)
-    return [s for s in subs.order_by("pk") if s.wants(kind)]
+    global _subscriptions_cache
+    cached = _subscriptions_cache
+    if cached is None or cached[0] <= time.monotonic():
+        active = list(WebhookSubscription.objects.filter(is_active=True).order_by("pk"))
+        cached = _subscriptions_cache = (time.monotonic() + SUBSCRIPTIONS_CACHE_SECONDS, active)
+    return [
+        s
+        for s in cached[1]
+        if (s.workflow_id is None or s.workflow_id == request.workflow_id) and s.wants(kind)
+    ]
+
+
+def forget_subscriptions(**_: Any) -> None:
+    """Read the subscriptions again at the next notify call."""
+    global _subscriptions_cache
+    _subscriptions_cache = None
+
+
+post_save.connect(forget_subscriptions, sender=WebhookSubscription, dispatch_uid="notify-subs")
+post_delete.connect(forget_subscriptions, sender=WebhookSubscription, dispatch_uid="notify-subs")

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from .cache import recipe_for_version
-from .conditions import WhenResult, evaluate_when
+from .conditions import WhenResult, evaluate_when, reads_requester
 from .inputs import InputError, clean_inputs
 from .parser import content_hash, parse_recipe, recipe_to_dict
 from .schema import (
@@ -39,6 +39,7 @@ __all__ = [
     "content_hash",
     "evaluate_when",
     "parse_recipe",
+    "reads_requester",
     "recipe_for_version",
     "recipe_to_dict",
 ]

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from approvals.models import WorkflowVersion
 
 
-@lru_cache(maxsize=2048)
+# Parsing costs a few milliseconds and a parsed recipe ~7 KiB: keep every version
+# a large deployment has (about 4,500 at full scale) rather than re-parse in turn.
+@lru_cache(maxsize=8192)
 def _parse_cached(version_id: int, source: str) -> Recipe:
     # Roles are checked at publish; a role deleted since must not make a running
     # request unreadable, so stored versions are parsed without the role check.

@@ -52,6 +52,17 @@ def evaluate_when(
     return WhenResult(bool(value), seen)
 
 
+def reads_requester(step: Step) -> bool:
+    """Whether the step's ``when`` reads ``requester`` (so the caller need not look
+    the requester's roles up for the others)."""
+    if step.when is None:
+        return False
+    try:
+        return "requester" in cel.compile_expression(step.when).names
+    except cel.CelCompileError:
+        return False  # evaluate_when reports it without reading anything
+
+
 def check_when(
     text: str, specs: Sequence[InputSpec], *, declared: set[str] | None = None
 ) -> list[str]:

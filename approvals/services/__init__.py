@@ -5,6 +5,8 @@ Every function here runs in one transaction, locks the request row first
 moves states only through django-fsm transitions, writes its audit events in
 the same transaction and queues anything that leaves the process after commit
 (``notify`` writes outbox rows and hands them to Celery with on_commit).
+``_common.service_transaction`` is that transaction: inside it the round's tasks
+are read once (``_round``) and a call's notifications are written together.
 """
 
 from approvals.services.decisions import decide, delegate

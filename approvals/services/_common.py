@@ -2,71 +2,86 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet, Subquery
 
 from approvals.choices import RequestState, TaskState, Via
 from approvals.errors import InvalidInput, NotFound
 from approvals.models import Request, Task
+from approvals.notifications.notify import batch as notify_batch
 from approvals.recipes import (
     Fault,
     InputError,
     Recipe,
     clean_inputs,
 )
+from approvals.services._round import known_round_tasks, round_tasks, tracking
 from audit.services import Actor, record_event
 from orgchart.models import Person
 
 MAX_COMMENT = 10_000
 
 
+@contextmanager
+def service_transaction() -> Iterator[None]:
+    """The one transaction of a service call. Inside it the round's tasks are read
+    once and kept up to date (snapshots, quorum), and notifications are collected
+    and written together at the end, still inside the transaction."""
+    with transaction.atomic(), tracking(), notify_batch():
+        yield
+
+
+def _locked_requests() -> QuerySet[Request]:
+    return Request.objects.select_for_update(of=("self",)).select_related(
+        "workflow", "workflow_version", "requester"
+    )
+
+
 def lock_request(request_id: int) -> Request:
     try:
-        return (
-            Request.objects.select_for_update(of=("self",))
-            .select_related("workflow", "workflow_version", "requester")
-            .get(pk=request_id)
-        )
+        return _locked_requests().get(pk=request_id)
     except (Request.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such request.") from None
 
 
-def lock_task(task_id: int) -> tuple[Request, Task]:
+def lock_task(task_id: int, *, assignee: Person | None = None) -> tuple[Request, Task]:
     """Lock the task's request first, then the task: every service takes locks in
-    this order, so two services never wait on each other in a cycle."""
+    this order, so two services never wait on each other in a cycle. The request
+    is found and locked in one statement (its id from the task in a subquery).
+
+    ``assignee``: the person expected to hold the task (the one deciding it), already
+    loaded; when it is them, their row is not joined again."""
     try:
-        request_id = Task.objects.filter(pk=task_id).values_list("request_id", flat=True).first()
-    except (ValueError, TypeError):
-        request_id = None
-    if request_id is None:
-        raise NotFound("No such task.")
-    request = lock_request(request_id)
-    task = (
-        Task.objects.select_for_update(of=("self",))
-        .select_related("assignee", "on_behalf_of")
-        .get(pk=task_id)
-    )
+        request = _locked_requests().get(
+            pk=Subquery(Task.objects.filter(pk=task_id).values("request_id")[:1])
+        )
+    except (Request.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such task.") from None
+    tasks = Task.objects.select_for_update(of=("self",))
+    if assignee is None:
+        tasks = tasks.select_related("assignee", "on_behalf_of")
+    task = tasks.get(pk=task_id)
+    if assignee is not None and task.assignee_id == assignee.pk:
+        task.assignee = assignee
+    task.request = request  # the locked row, not a second copy read later
     return request, task
 
 
 def snapshot(request: Request) -> dict[str, Any]:
     """The request as it stands right after an event: what replay shows. The tasks
     are those of the current round (earlier rounds are in earlier snapshots)."""
-    tasks = (
-        Task.objects.filter(request_id=request.pk, round=request.round)
-        .order_by("pk")
-        .values_list("pk", "step_id", "assignee__username", "on_behalf_of__username", "state")
-    )
     return {
         "state": request.state,
         "current_step": request.current_step or None,
         "round": request.round,
         "decided_at": request.decided_at,
         "inputs": request.inputs,
-        "tasks": [
-            {"id": pk, "step": step, "assignee": who, "on_behalf_of": behalf, "state": state}
-            for pk, step, who, behalf, state in tasks
-        ],
+        "tasks": [t.as_snapshot() for t in round_tasks(request)],
     }
 
 
@@ -161,6 +176,9 @@ def close_open_tasks(
     request: Request, *, now: datetime, step_id: str | None = None, expire: bool = False
 ) -> list[int]:
     """Cancel (or expire) the open tasks of the request, or of one step of it."""
+    known = known_round_tasks(request) if step_id is not None else None
+    if known is not None and not any(t.step == step_id and t.is_open for t in known):
+        return []  # this service call knows the step has no open task left
     tasks = Task.objects.select_for_update(of=("self",)).filter(
         request=request, state=TaskState.OPEN
     )

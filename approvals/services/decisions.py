@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from approvals.choices import DecisionKind, RequestState, TaskState, Via
@@ -16,6 +16,7 @@ from approvals.services._common import (
     clean_comment,
     lock_task,
     log_event,
+    service_transaction,
     task_info,
 )
 from approvals.services.flow import advance, hand_over
@@ -41,8 +42,8 @@ def decide(
             faults=[Fault("decision", "must be approve, reject or request_changes")],
         )
     comment = clean_comment(comment, required=decision != DecisionKind.APPROVE)
-    with transaction.atomic():
-        request, task = lock_task(task_id)
+    with service_transaction():
+        request, task = lock_task(task_id, assignee=actor)
         if task.assignee_id != actor.pk:
             raise NotAllowed("Only the assignee may decide this task.", code="not_assignee")
         if task.state != TaskState.OPEN or request.state != RequestState.PENDING:
@@ -51,16 +52,17 @@ def decide(
             )
         now = timezone.now()
         try:
-            with transaction.atomic():
-                Decision.objects.create(
-                    task=task,
-                    request=request,
-                    decision=decision,
-                    comment=comment,
-                    decided_by=actor,
-                    on_behalf_of=task.on_behalf_of,
-                    via=via,
-                )
+            # No savepoint: a refused insert ends this service call, and the Conflict
+            # leaving the transaction rolls it back.
+            Decision.objects.create(
+                task=task,
+                request=request,
+                decision=decision,
+                comment=comment,
+                decided_by=actor,
+                on_behalf_of=task.on_behalf_of,
+                via=via,
+            )
         except IntegrityError:
             raise Conflict("This task was already decided.", code="already_decided") from None
         _TRANSITIONS[DecisionKind(decision)](task)
@@ -82,7 +84,7 @@ def delegate(
     delegate their own task; an administrator (``approvals.change_task``) may
     reassign anyone's, but never decide it."""
     comment = clean_comment(comment, required=False)
-    with transaction.atomic():
+    with service_transaction():
         request, task = lock_task(task_id)
         by_admin = task.assignee_id != actor.pk
         if by_admin and not actor.has_perm("approvals.change_task"):

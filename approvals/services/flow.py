@@ -26,6 +26,7 @@ from approvals.services._common import (
     log_event,
     task_info,
 )
+from approvals.services._round import round_tasks
 from audit.services import SYSTEM, Actor
 from orgchart.models import Person
 
@@ -143,7 +144,9 @@ def advance(request: Request, task: Task, *, now: datetime, actor: Actor) -> Non
         return
     if step is None:  # a version is immutable, so this would be data corruption
         raise Conflict(f"Step {task.step_id!r} is not in this workflow version.")
-    state = quorum_state(request, step)
+    state = quorum_state(
+        request, step, [t.state for t in round_tasks(request) if t.step == step.id]
+    )
     if state.outcome is None:
         return
     cancelled = close_open_tasks(request, now=now, step_id=step.id)

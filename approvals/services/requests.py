@@ -7,7 +7,6 @@ import os
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -25,7 +24,9 @@ from approvals.services._common import (
     close_open_tasks,
     lock_request,
     log_event,
+    service_transaction,
 )
+from approvals.services._round import track_new_request
 from approvals.services.flow import plan_from
 from audit.services import Actor
 from orgchart.models import Person
@@ -79,7 +80,7 @@ def submit(
     recipe = version.recipe
     cleaned = clean_request_inputs(recipe, inputs)
     now = timezone.now()
-    with transaction.atomic():
+    with service_transaction():
         request = Request(
             workflow=workflow,
             workflow_version=version,
@@ -91,6 +92,7 @@ def submit(
             entity_id=entity_id or "",
         )
         request.save(force_insert=True)
+        track_new_request(request)
         actor = Actor(
             user=(submitted_by or requester).username,
             on_behalf_of=requester.username if submitted_by else None,
@@ -110,7 +112,7 @@ def submit(
 def cancel(*, request_id: int, actor: Person, comment: str = "", via: str = Via.WEB) -> Request:
     """The requester withdraws a pending (or sent-back) request."""
     comment = clean_comment(comment, required=False)
-    with transaction.atomic():
+    with service_transaction():
         request = lock_request(request_id)
         if request.requester_id != actor.pk:
             raise NotAllowed("Only the requester may cancel a request.", code="not_requester")
@@ -145,7 +147,7 @@ def resubmit(
     """The requester sends a request back after changes were requested; it runs
     again from the first step with the new inputs (earlier decisions stay in the
     history and do not count)."""
-    with transaction.atomic():
+    with service_transaction():
         request = lock_request(request_id)
         if request.requester_id != actor.pk:
             raise NotAllowed("Only the requester may resubmit a request.", code="not_requester")
@@ -171,7 +173,7 @@ def add_comment(*, request_id: int, author: Person, text: str, via: str = Via.WE
 
     text = clean_comment(text, required=True)
     request_for(author, request_id)  # NotFound for those who may not see it
-    with transaction.atomic():
+    with service_transaction():
         request = lock_request(request_id)
         comment = Comment.objects.create(request=request, author=author, text=text)
         log_event(
@@ -221,7 +223,7 @@ def add_attachment(
             faults=[Fault("file", problem)],
         )
     request_for(author, request_id)
-    with transaction.atomic():
+    with service_transaction():
         request = lock_request(request_id)
         is_participant = (
             request.requester_id == author.pk or request.tasks.filter(assignee=author).exists()

@@ -30,6 +30,28 @@ def approve(task: Task) -> Task:
     return services.decide(task_id=task.pk, actor=task.assignee, decision="approve")
 
 
+@pytest.fixture(autouse=True)
+def _round_tasks_checked(monkeypatch):
+    """Every read of a round's tasks in the engine tests is checked against the
+    database: the list kept in memory during a service call must be exactly what
+    the query returns (services/_round.py)."""
+    from approvals.services import _common, _round, flow
+
+    def checked(request):
+        kept = real(request)
+        fresh = list(
+            Task.objects.filter(request_id=request.pk, round=request.round)
+            .order_by("pk")
+            .values_list("pk", "step_id", "assignee__username", "on_behalf_of__username", "state")
+        )
+        assert [(t.id, t.step, t.assignee, t.on_behalf_of, t.state) for t in kept] == fresh
+        return kept
+
+    real = _round.round_tasks
+    monkeypatch.setattr(_common, "round_tasks", checked)
+    monkeypatch.setattr(flow, "round_tasks", checked)
+
+
 @pytest.fixture
 def hr(grandboss):
     hannah = PersonFactory(username="hannah", name="Hannah HR", manager=grandboss)

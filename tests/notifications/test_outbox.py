@@ -235,3 +235,79 @@ def test_a_claim_abandoned_by_a_dead_worker_is_sent_again_by_the_sweep(
     row.refresh_from_db()
     assert row.state == "sent" and row.attempts == 2
     assert len(mail.outbox) == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_transactions_writing_the_same_message_at_once_insert_it_once(
+    requester, manager, admins_role
+):
+    from tests.notifications.flows import GADGET, publish
+
+    publish(GADGET)
+    request = submit(requester)
+    task = open_task(request)
+    Outbox.objects.all().delete()
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            with transaction.atomic():
+                barrier.wait()
+                notify(kind="task_reminder", request=request, task=task, recipients=[manager])
+        except BaseException as exc:  # collected: none is expected
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []  # ON CONFLICT DO NOTHING: the losers skip, nothing raises
+    assert Outbox.objects.filter(kind="task_reminder").count() == 1
+
+
+def test_subscriptions_are_read_once_and_a_new_one_is_seen_at_once(
+    gadget, requester, manager, receiver
+):
+    from django.test.utils import CaptureQueriesContext
+
+    request = submit(requester)
+    task = open_task(request)
+    sent = iter(range(100))
+
+    def remind() -> list[str]:
+        """Queries of one reminder (each call its own message: a new dedup suffix)."""
+        with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+            notify(kind="task_reminder", request=request, task=task, recipients=[manager],
+                   extra={"dedup": f"r{next(sent)}"})
+        return [q["sql"] for q in ctx.captured_queries]
+
+    remind()  # reads the subscriptions (none yet)
+    assert not any("webhooksubscription" in sql for sql in remind())
+    subscribe(receiver)  # saved in this process: the cache is dropped at once
+    assert any("webhooksubscription" in sql for sql in remind())
+    assert Outbox.objects.filter(channel="webhook", kind="task_reminder").count() == 1
+
+
+def test_one_batch_holds_only_the_messages_of_people_recently_messaged(
+    gadget, requester, manager, grandboss, settings
+):
+    from approvals.notifications.notify import batch
+
+    settings.NOTIFY_COLLAPSE_SECONDS = 60
+    request = submit(requester)
+    task = open_task(request)
+    sent_at = timezone.now() - timedelta(seconds=20)
+    Outbox.objects.filter(recipient=manager).update(state="sent", sent_at=sent_at)
+    with transaction.atomic(), batch():
+        notify(kind="task_reminder", request=request, task=task, recipients=[manager, grandboss])
+        notify(kind="comment_added", request=request, recipients=[grandboss],
+               extra={"dedup": "c1"})
+    held = Outbox.objects.get(kind="task_reminder", recipient=manager)
+    assert held.next_attempt_at == sent_at + timedelta(seconds=60)  # waits for the window
+    for row in Outbox.objects.filter(recipient=grandboss):
+        assert row.next_attempt_at < sent_at + timedelta(seconds=60)  # goes out now

@@ -88,3 +88,67 @@ def test_two_overlapping_absences_saved_at_once_cannot_both_land():
     assert len(landed) == 1, results
     assert len(refused) == 5
     assert Absence.objects.filter(person=person).count() == 1
+
+
+def test_a_pick_does_not_wait_for_the_commit_of_another_transaction_that_picked():
+    requester = PersonFactory(username="req")
+    members = [PersonFactory(username=f"m{i}") for i in range(3)]
+    role = add_members(RoleFactory(name="pool"), *members)
+    ref = ApproverRef(kind="role", raw="pool", value="pool")
+    other: list[str] = []
+
+    def pick_elsewhere() -> None:
+        try:
+            with transaction.atomic():
+                other.append(resolve(ref, requester=requester)[0].assignee.username)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        mine = resolve(ref, requester=requester)[0].assignee.username
+        # Still inside this transaction: the cursor row is not held by it.
+        thread = threading.Thread(target=pick_elsewhere)
+        thread.start()
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the second pick waited for the first transaction"
+    assert (mine, other) == ("m0", ["m1"])
+    assert RoleCursor.objects.get(role=role).position == 2
+
+
+def test_a_pick_in_a_transaction_that_rolls_back_passes_a_turn_over():
+    requester = PersonFactory(username="req")
+    members = [PersonFactory(username=f"m{i}") for i in range(3)]
+    role = add_members(RoleFactory(name="pool"), *members)
+    ref = ApproverRef(kind="role", raw="pool", value="pool")
+
+    class Undo(Exception):
+        pass
+
+    with pytest.raises(Undo), transaction.atomic():
+        assert resolve(ref, requester=requester)[0].assignee.username == "m0"
+        raise Undo
+    with transaction.atomic():
+        assert resolve(ref, requester=requester)[0].assignee.username == "m1"
+    assert RoleCursor.objects.get(role=role).position == 2
+
+
+def test_picks_go_on_in_the_transaction_when_the_own_connection_fails(monkeypatch):
+    from django.db import OperationalError, connections
+
+    from orgchart import resolution
+
+    requester = PersonFactory(username="req")
+    members = [PersonFactory(username=f"m{i}") for i in range(2)]
+    role = add_members(RoleFactory(name="pool"), *members)
+    ref = ApproverRef(kind="role", raw="pool", value="pool")
+
+    def refuse(alias):
+        raise OperationalError("no more connections")
+
+    resolution.close_own_connections()
+    monkeypatch.setattr(resolution._own_connection, "wrapper", None)
+    monkeypatch.setattr(connections, "create_connection", refuse)
+    with transaction.atomic():
+        picked = [resolve(ref, requester=requester)[0].assignee.username for _ in range(3)]
+    assert picked == ["m0", "m1", "m0"]
+    assert RoleCursor.objects.get(role=role).position == 3

@@ -5,6 +5,7 @@ Each decision is taken by the task's assignee on an open generated task (one tas
 per request, so clients never wait on one request's lock). The benchmark changes
 the data: the decided requests move on or finish, as they would.
 Run: DATABASE_URL=... python -m tests.perf.bench_write [--calls 300] [--seconds 20]
+     [--workers 3] [--threads 1] [--clients 6] [--only latency|throughput]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import random
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from tests.perf import common
@@ -74,58 +76,108 @@ def submit_body(workflow: Workflow) -> dict[str, Any]:
     return {"workflow": key, "inputs": inputs, "title": "benchmark"}
 
 
+def latency(args: argparse.Namespace, rows: list[dict[str, Any]], workflows: list[Workflow],
+            req_token: str, http_tasks: list[Task], tokens: dict[int, str]) -> None:
+    """Submit, then decide, one call at a time over HTTP."""
+    client = common.Client({"Authorization": f"Token {req_token}"})
+    samples = []
+    for i in range(args.calls):
+        body = submit_body(workflows[i % len(workflows)])
+        start = time.perf_counter()
+        status, data = client.request("POST", "/api/v1/requests/", body)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert status == 201, (status, data[:300])
+    rows.append({"operation": "submit, HTTP POST /api/v1/requests/",
+                 **common.percentiles(samples[10:])})
+
+    samples = []
+    clients: dict[int, common.Client] = {}
+    for task in http_tasks:
+        c = clients.setdefault(
+            task.assignee_id,
+            common.Client({"Authorization": f"Token {tokens[task.assignee_id]}"}))
+        start = time.perf_counter()
+        status, data = c.request("POST", f"/api/v1/tasks/{task.pk}/decision/",
+                                 {"decision": "approve"})
+        samples.append((time.perf_counter() - start) * 1000)
+        assert status == 200, (status, data[:300])
+    rows.append({"operation": "decide, HTTP POST /api/v1/tasks/{id}/decision/",
+                 **common.percentiles(samples[10:])})
+    common.print_table("Submit and decide latency (ms)", rows)
+
+
+class LockWaits(threading.Thread):
+    """Samples pg_locks while the clients run: how often a backend of this database
+    waited for a lock, on what (a row lock shows as the holder's transaction id or
+    as a tuple of the table) and in which statement."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(daemon=True)
+        self.until = until
+        self.samples = 0
+        self.waiting: Counter[str] = Counter()
+
+    def run(self) -> None:
+        from django.db import connection
+
+        try:
+            with connection.cursor() as cursor:
+                while time.monotonic() < self.until:
+                    cursor.execute(
+                        "SELECT l.locktype, coalesce(l.relation::regclass::text, ''), "
+                        "left(regexp_replace(a.query, '\\s+', ' ', 'g'), 50) "
+                        "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE NOT l.granted AND a.datname = current_database()"
+                    )
+                    self.samples += 1
+                    for locktype, relation, query in cursor.fetchall():
+                        self.waiting[f"{locktype} {relation}: {query}".strip()] += 1
+                    time.sleep(0.05)
+        finally:
+            connection.close()
+
+    def rows(self) -> list[dict[str, Any]]:
+        if not self.waiting:
+            return [{"lock": "(none)", "waiting backends, summed over samples": 0,
+                     "samples": self.samples}]
+        return [{"lock": what, "waiting backends, summed over samples": n,
+                 "samples": self.samples} for what, n in self.waiting.most_common(8)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument("--only", choices=["latency", "throughput"], default=None)
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     used: set[int] = set()
 
     # In-process decide: the service alone, no HTTP.
-    tasks = pool(args.calls + 20, used)
-    used |= {t.pk for t in tasks}
-    samples = decide_in_process(tasks)[20:]
-    rows.append({"operation": "decide, in-process (services.decide)",
-                 **common.percentiles(samples)})
+    if args.only != "throughput":
+        tasks = pool(args.calls + 20, used)
+        used |= {t.pk for t in tasks}
+        samples = decide_in_process(tasks)[20:]
+        rows.append({"operation": "decide, in-process (services.decide)",
+                     **common.percentiles(samples)})
 
     requester = Person.objects.get(username="bench_requester")
     workflows = list(Workflow.objects.filter(is_active=True).order_by("pk")[:50])
-    http_tasks = pool(args.calls, used)
+    http_tasks = pool(args.calls, used) if args.only != "throughput" else []
     used |= {t.pk for t in http_tasks}
     tokens = {t.assignee_id: common.token_for(t.assignee) for t in http_tasks}
     req_token = common.token_for(requester)
 
-    with common.gunicorn(workers=args.workers) as base:
-        print(f"gunicorn at {base}, {args.workers} workers; {common.machine()}")
-        client = common.Client({"Authorization": f"Token {req_token}"})
-        samples = []
-        for i in range(args.calls):
-            body = submit_body(workflows[i % len(workflows)])
-            start = time.perf_counter()
-            status, data = client.request("POST", "/api/v1/requests/", body)
-            samples.append((time.perf_counter() - start) * 1000)
-            assert status == 201, (status, data[:300])
-        rows.append({"operation": "submit, HTTP POST /api/v1/requests/",
-                     **common.percentiles(samples[10:])})
-
-        samples = []
-        clients: dict[int, common.Client] = {}
-        for task in http_tasks:
-            c = clients.setdefault(
-                task.assignee_id,
-                common.Client({"Authorization": f"Token {tokens[task.assignee_id]}"}))
-            start = time.perf_counter()
-            status, data = c.request("POST", f"/api/v1/tasks/{task.pk}/decision/",
-                                     {"decision": "approve"})
-            samples.append((time.perf_counter() - start) * 1000)
-            assert status == 200, (status, data[:300])
-        rows.append({"operation": "decide, HTTP POST /api/v1/tasks/{id}/decision/",
-                     **common.percentiles(samples[10:])})
-        common.print_table("Submit and decide latency (ms)", rows)
-
+    with common.gunicorn(workers=args.workers, threads=args.threads) as base:
+        print(f"gunicorn at {base}, {args.workers} workers x {args.threads} threads; "
+              f"{common.machine()}")
+        if args.only != "throughput":
+            latency(args, rows, workflows, req_token, http_tasks, tokens)
+        if args.only == "latency":
+            return
         # Throughput: clients in threads, each on its own tasks, for a fixed time.
         load = pool(int(args.seconds * 800), used)
         tokens.update({t.assignee_id: common.token_for(t.assignee)
@@ -150,17 +202,21 @@ def main() -> None:
                     errors[k] += 1
 
         threads = [threading.Thread(target=run, args=(k,)) for k in range(args.clients)]
+        waits = LockWaits(deadline)
         start = time.monotonic()
+        waits.start()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.monotonic() - start
+        waits.join()
         common.print_table("Decision throughput over HTTP", [{
-            "gunicorn workers": args.workers, "clients": args.clients,
+            "gunicorn workers": args.workers, "threads": args.threads, "clients": args.clients,
             "seconds": round(elapsed, 1), "decisions": sum(done), "errors": sum(errors),
             "decisions/s": sum(done) / elapsed, "tasks available": len(load),
         }])
+        common.print_table("Backends waiting on a lock (sampled every 50 ms)", waits.rows())
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
@@ -30,7 +30,7 @@ from approvals.api.serializers import (
 from approvals.choices import Via
 from approvals.errors import NotAllowed
 from approvals.filters import RequestFilter
-from approvals.models import Request, Task, Workflow
+from approvals.models import Attachment, Comment, Request, Task, Workflow
 from audit.models import AuditEvent
 from orgchart.models import Person
 
@@ -43,16 +43,41 @@ def _tasks_prefetch() -> Prefetch:
     return Prefetch("tasks", queryset=Task.objects.select_related("assignee", "on_behalf_of"))
 
 
-def request_payload(request_id: int) -> dict[str, Any]:
+def request_payload(request: Request | int, *, new: bool = False) -> dict[str, Any]:
     """The full representation of one request: tasks, history, comments, attachments.
-    The caller has already been shown to see it (or has just created it)."""
-    obj = (
-        Request.objects.select_related("workflow", "workflow_version", "requester", "submitted_by")
-        .prefetch_related(_tasks_prefetch(), "comments__author", "attachments__uploaded_by")
-        .get(pk=request_id)
+    The caller has already been shown to see it (or has just created it). Given the
+    Request a service has just returned (its workflow, version and people loaded,
+    its fields as saved), it is not read again; ``new``: it was created by that
+    service call, so it has no comment or file to look for."""
+    if isinstance(request, Request):
+        obj = request
+        prefetch_related_objects([obj], *_payload_prefetches(new=new))
+    else:
+        obj = (
+            Request.objects.select_related(
+                "workflow", "workflow_version", "requester", "submitted_by"
+            )
+            .prefetch_related(*_payload_prefetches())
+            .get(pk=request)
+        )
+    # Only what HistoryEventSerializer shows (snapshots and inputs are the bulk of an
+    # event), as plain rows: the serializer reads mappings as it reads objects.
+    history = list(
+        AuditEvent.objects.filter(request_id=obj.pk)
+        .order_by("seq")
+        .values("id", "seq", "event_type", "at", "actor", "payload")
     )
-    history = list(AuditEvent.objects.filter(request_id=request_id).order_by("seq"))
-    return RequestDetailSerializer(obj, context={"history": {request_id: history}}).data
+    return RequestDetailSerializer(obj, context={"history": {obj.pk: history}}).data
+
+
+def _payload_prefetches(*, new: bool = False) -> tuple[Prefetch, ...]:
+    comments = Comment.objects.select_related("author")
+    files = Attachment.objects.select_related("uploaded_by")
+    return (
+        _tasks_prefetch(),
+        Prefetch("comments", queryset=comments.none() if new else comments),
+        Prefetch("attachments", queryset=files.none() if new else files),
+    )
 
 
 def workflow_key_for_event(event: str) -> str:
@@ -140,7 +165,7 @@ class RequestListCreateView(generics.ListAPIView):
             submitted_by=submitted_by,
             via=Via.API,
         )
-        return Response(request_payload(created.pk), status=status.HTTP_201_CREATED)
+        return Response(request_payload(created, new=True), status=status.HTTP_201_CREATED)
 
 
 class RequestDetailView(APIView):

@@ -1,0 +1,174 @@
+"""How many queries submit and decide cost: bounds that fail on a regression.
+
+Every step of a request's life in one workflow: submit (the manager step opens),
+the manager approves (a role's next member is picked), finance approves (a
+parallel step opens for a role of three), one board member approves (quorum
+"any": the other two tasks are cancelled and the request is approved). The
+bounds count every statement inside the service's transaction (here a savepoint:
+the test's transaction is around it); the hand-off to the broker after commit is
+counted on its own. The audit writer's chain-head lookups (one per event) are
+in these numbers.
+"""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from approvals import services
+from approvals.models import Task
+from approvals.notifications import delivery
+from approvals.notifications.models import Outbox
+from tests.approvals.conftest import publish
+from tests.factories import PersonFactory, RoleFactory, add_members
+
+pytestmark = pytest.mark.django_db
+
+RECIPE = """
+workflow: counted
+title: Counted
+inputs:
+  amount: {type: money, required: true, min: 0}
+steps:
+  - id: manager
+    approver: "{{ requester.manager }}"
+  - id: finance
+    when: amount > 100
+    approver: finance-approvers
+  - id: board
+    type: parallel
+    approvers: board
+    quorum: any
+"""
+
+
+@pytest.fixture
+def _round_tasks_checked():
+    """Overrides the engine tests' check (tests/approvals/conftest.py): its extra
+    queries would be counted here."""
+
+
+@pytest.fixture
+def counted(admins_role, finance):
+    add_members(RoleFactory(name="board"), *[PersonFactory(username=f"b{i}") for i in range(3)])
+    return publish(RECIPE)
+
+
+def open_task(request, step: str) -> Task:
+    return Task.objects.select_related("assignee").get(request=request, step_id=step, state="open")
+
+
+def decide(task: Task) -> Task:
+    return services.decide(task_id=task.pk, actor=task.assignee, decision="approve")
+
+
+def test_submit_and_every_decision_stay_within_their_query_bounds(
+    counted, requester, django_assert_max_num_queries
+):
+    # SAVEPOINT, insert, 3 events (chain head + insert each; the first also looks
+    # in the archive), manager + absence, update, task insert, outbox: collapse +
+    # insert, RELEASE.
+    with django_assert_max_num_queries(18):
+        request = services.submit(
+            workflow_key="counted", requester=requester, inputs={"amount": "500"}
+        )
+
+    # Lock request and task, decision, task update, round's tasks, 4 events,
+    # role + members + cursor + absence, request update, task insert, outbox x2.
+    task = open_task(request, "manager")
+    with django_assert_max_num_queries(23):
+        decide(task)
+
+    # As above, with three members' tasks and one outbox INSERT for the three.
+    task = open_task(request, "finance")
+    with django_assert_max_num_queries(28):
+        decide(task)
+    assert Outbox.objects.filter(kind="task_assigned", task__step_id="board").count() == 3
+
+    # The step closes (two tasks cancelled), the request is approved.
+    task = Task.objects.filter(request=request, step_id="board").select_related("assignee")[0]
+    with django_assert_max_num_queries(20):
+        decide(task)
+    request.refresh_from_db()
+    assert request.state == "approved"
+
+
+def test_the_hand_off_after_commit_is_one_update_for_all_rows(
+    counted, requester, monkeypatch, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    sent: list[int] = []
+    monkeypatch.setattr(
+        "approvals.tasks.deliver_outbox.apply_async", lambda args, **_: sent.append(args[0])
+    )
+    request = services.submit(workflow_key="counted", requester=requester, inputs={"amount": "500"})
+    decide(open_task(request, "manager"))
+    with django_capture_on_commit_callbacks() as callbacks:
+        decide(open_task(request, "finance"))
+    assert len(callbacks) == 1  # one hand-off for the whole service call
+    with django_assert_num_queries(1):  # no read back: one UPDATE … SET state = 'queued'
+        callbacks[0]()
+    board = list(
+        Outbox.objects.filter(task__step_id="board").order_by("pk").values_list("pk", "state")
+    )
+    assert sent == [pk for pk, _ in board]
+    assert {state for _, state in board} == {"queued"}
+
+
+def test_the_api_adds_a_few_queries_around_the_service(
+    counted, requester, django_assert_max_num_queries
+):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=requester).key}")
+    # Token, workflow, the service (18), the answer: the request's tasks and history
+    # (the request is the one the service returned; a new one has no comment or file).
+    with django_assert_max_num_queries(21):
+        response = client.post(
+            "/api/v1/requests/", {"workflow": "counted", "inputs": {"amount": "500"}}, format="json"
+        )
+    assert response.status_code == 201, response.content
+    # Built from the objects the service returned: the same as read afresh.
+    assert response.data == client.get(f"/api/v1/requests/{response.data['id']}/").data
+    task = Task.objects.select_related("assignee").get(request_id=response.data["id"])
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=task.assignee).key}"
+    )
+    # Token, the assignee's own task (no visibility query), the service (23), the answer.
+    with django_assert_max_num_queries(29):
+        response = client.post(
+            f"/api/v1/tasks/{task.pk}/decision/", {"decision": "approve"}, format="json"
+        )
+    assert response.status_code == 200, response.content
+    assert response.data["task"] == client.get(f"/api/v1/tasks/{task.pk}/").data
+    assert response.data["request"] == client.get(f"/api/v1/requests/{task.request_id}/").data
+    assert response.data["task"]["state"] == "approved"
+    assert [t["step"] for t in response.data["request"]["tasks"]] == ["manager", "finance"]
+
+
+def test_a_decision_on_someone_elses_visible_task_is_refused_after_the_visibility_rule(
+    counted, requester, manager, outsider
+):
+    request = services.submit(workflow_key="counted", requester=requester, inputs={"amount": "5"})
+    task = open_task(request, "manager")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=outsider).key}")
+    response = client.post(f"/api/v1/tasks/{task.pk}/decision/", {"decision": "approve"})
+    assert response.status_code == 403  # a public workflow: seen, but not theirs to decide
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=requester).key}")
+    response = client.post(f"/api/v1/tasks/{task.pk + 1000}/decision/", {"decision": "approve"})
+    assert response.status_code == 404
+
+
+def test_delivery_batching_keeps_the_rows_a_failed_broker_left_pending(
+    counted, requester, monkeypatch, django_capture_on_commit_callbacks
+):
+    def refuse(*_, **__):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr("approvals.tasks.deliver_outbox.apply_async", refuse)
+    monkeypatch.setattr(delivery, "_broker_down_until", 0.0)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.submit(workflow_key="counted", requester=requester, inputs={"amount": "5"})
+    [row] = Outbox.objects.all()
+    assert row.state == "pending"
+    assert "broker unavailable" in row.last_error
