@@ -18,6 +18,7 @@ from approvals.services.sla import (
     reassign_open_tasks,
     remind,
     sla_act,
+    sla_act_many,
 )
 
 __all__ = [
@@ -35,5 +36,6 @@ __all__ = [
     "remind",
     "resubmit",
     "sla_act",
+    "sla_act_many",
     "submit",
 ]
