@@ -140,7 +140,10 @@ def _one_batch(*, now: datetime, batch_size: int, result: SweepResult, skip: set
                 "sla: a batch failed; its %d request(s) one task at a time", len(request_ids)
             )
             one_by_one = list(
-                due_tasks(now).filter(request_id__in=request_ids).values_list("pk", flat=True)
+                due_tasks(now)
+                .filter(request_id__in=request_ids)
+                .exclude(pk__in=skip)
+                .values_list("pk", flat=True)
             )
         else:
             result.acted.update(batch.acted)

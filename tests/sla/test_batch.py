@@ -24,6 +24,7 @@ from approvals.notifications.models import NotificationPreference, Outbox, Webho
 from audit.hashing import compute_hash
 from audit.models import AuditEvent
 from orgchart.models import Absence
+from tests.conftest import postgres_only
 from tests.factories import PersonFactory, RoleFactory, add_members
 from tests.notifications.flows import GADGET, STRICT, publish, submit
 
@@ -338,3 +339,21 @@ def test_the_claim_takes_the_first_due_requests_in_due_order(strict, requester, 
                 )
             ),
         ) == sorted([requests[1].pk, requests[2].pk])
+
+
+@postgres_only
+def test_the_claim_reads_the_due_index_in_order_and_puts_the_planner_back():
+    """The planner expects few due rows and would bitmap-scan and sort every due task
+    for each batch; inside the claim it must walk task_sla_due in order instead."""
+
+    def bitmap_scans() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_bitmapscan")
+            return cursor.fetchone()[0]
+
+    with transaction.atomic():
+        with sla.in_due_order():
+            assert bitmap_scans() == "off"
+            plan = sla.first_due(timezone.now(), 100).explain()
+        assert bitmap_scans() == "on"
+    assert "Bitmap" not in plan
