@@ -1,33 +1,41 @@
 """The SLA sweep: find due work in batches and let the engine act on it.
 
 Selection only; the rungs (remind, escalate, auto action, expire) are the
-engine's ``services.sla_act``, which is idempotent and moves ``sla_next_at`` on.
+engine's: ``services.sla_act_many`` acts on a batch of requests at once
+(reminders and escalations, a few queries per batch) and ``services.sla_act``
+on one task (automatic actions, and every task of a batch whose bulk pass
+failed). Both are idempotent and move ``sla_next_at`` on.
 
 Lock order. Every engine service locks the Request row first, then its tasks.
-So the sweep claims due *requests*, never task rows: in one transaction it
-locks, with ``SKIP LOCKED``, the requests of the earliest due tasks (read on
-the partial index ``task_sla_due``, ordered by ``sla_next_at``), then calls
-``sla_act`` for each due task of those requests. ``sla_act``'s own lock on the
-same request is a re-lock by the same transaction. A second sweeper skips the
-requests the first holds, so two sweepers never act on one task; a request
-that a person is deciding right now is skipped too and picked up next minute.
+So the sweep claims due *requests*, never task rows: in one statement it walks
+the partial index ``task_sla_due`` in ``sla_next_at`` order and locks, with
+``SKIP LOCKED``, the requests of the first due tasks until it holds a batch.
+The engine's own locks on those requests are re-locks by the same transaction.
+A second sweeper skips the requests the first holds and claims the next ones,
+so two sweepers never act on one task; a request that a person is deciding
+right now is skipped too and picked up next minute.
+
+One transaction per batch: each action's audit events and outbox rows commit
+with its change, and the outbox rows go to Celery after that commit. A sweep
+killed mid-batch rolls that batch back; the next sweep finds it still due.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Subquery
 from django.utils import timezone
 
 from approvals import services
 from approvals.choices import TaskState
-from approvals.models import Request, Task
+from approvals.models import Task
 
 logger = logging.getLogger(__name__)
 
@@ -66,40 +74,83 @@ def sweep(
     *, now: datetime | None = None, batch_size: int | None = None, max_batches: int = 50
 ) -> SweepResult:
     """One SLA pass. Idempotent: a second pass at the same ``now`` finds nothing due
-    (``sla_act`` moved every ``sla_next_at`` past it)."""
+    (the engine moved every ``sla_next_at`` past it)."""
     now = now or timezone.now()
     batch_size = batch_size or settings.SLA_SWEEP_BATCH_SIZE
     result = SweepResult()
-    tried: set[int] = set()  # a task the engine left due is not tried twice per pass
+    # Tasks the engine failed on or left due: not tried twice in one pass. Only those:
+    # the claim excludes them by id, so the list stays as short as the trouble.
+    skip: set[int] = set()
     for _ in range(max_batches):
-        if not _one_batch(now=now, batch_size=batch_size, result=result, tried=tried):
+        if not _one_batch(now=now, batch_size=batch_size, result=result, skip=skip):
             break
         result.batches += 1
     return result
 
 
-def _claim_requests(now: datetime, batch_size: int, tried: set[int]) -> list[int]:
-    due_request_ids = due_tasks(now).exclude(pk__in=tried).values("request_id")[:batch_size]
-    claimed = Request.objects.filter(pk__in=Subquery(due_request_ids))
+def claim(now: datetime, batch_size: int, skip: Collection[int] = ()) -> list[int]:
+    """Lock the requests of the first ``batch_size`` due tasks that nobody else holds
+    and return their ids, in id order. Must run inside the batch's transaction,
+    which keeps the locks."""
+    with in_due_order():
+        return sorted({task.request_id for task in first_due(now, batch_size, skip)})
+
+
+def first_due(now: datetime, batch_size: int, skip: Collection[int] = ()):  # -> QuerySet[Task]
+    """The first due tasks in due order, locking their requests as it goes and
+    passing over those someone holds (``FOR UPDATE OF request SKIP LOCKED``)."""
+    tasks = (
+        due_tasks(now)
+        .exclude(pk__in=skip)
+        .select_related("request")
+        .only("request_id", "request__id")[:batch_size]
+    )
     if connection.features.has_select_for_update_skip_locked:
-        claimed = claimed.select_for_update(skip_locked=True, of=("self",))
+        tasks = tasks.select_for_update(skip_locked=True, of=("request",))
     # SQLite has no row locks: its IMMEDIATE transactions already let one writer in.
-    return list(claimed.order_by("pk").values_list("pk", flat=True))
+    return tasks
 
 
-def _one_batch(*, now: datetime, batch_size: int, result: SweepResult, tried: set[int]) -> bool:
+@contextmanager
+def in_due_order() -> Iterator[None]:
+    """Within it, PostgreSQL reads ``task_sla_due`` in order and stops at the batch.
+    Left to itself the planner, which expects few due rows, takes a bitmap scan
+    that reads and sorts every due task for every batch (a sweep of D due tasks
+    then reads D²/batch rows). Transaction-local; put back for what follows."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_bitmapscan TO DEFAULT")
+
+
+def _one_batch(*, now: datetime, batch_size: int, result: SweepResult, skip: set[int]) -> bool:
     with transaction.atomic():
-        request_ids = _claim_requests(now, batch_size, tried)
+        request_ids = claim(now, batch_size, skip)
         if not request_ids:
             return False
-        # Read after locking: a task another sweeper acted on before we got the lock
-        # is no longer due here.
-        tasks = list(
-            due_tasks(now).filter(request_id__in=request_ids).values_list("pk", flat=True)
-        )
         result.requests += len(request_ids)
-        for task_id in tasks:
-            tried.add(task_id)
+        try:
+            batch = services.sla_act_many(request_ids=request_ids, now=now)
+        except Exception:  # its savepoint rolled back: redo the batch one task at a time
+            logger.exception(
+                "sla: a batch failed; its %d request(s) one task at a time", len(request_ids)
+            )
+            one_by_one = list(
+                due_tasks(now)
+                .filter(request_id__in=request_ids)
+                .exclude(pk__in=skip)
+                .values_list("pk", flat=True)
+            )
+        else:
+            result.acted.update(batch.acted)
+            skip.update(batch.left_due)
+            one_by_one = batch.one_by_one
+        for task_id in one_by_one:
+            skip.add(task_id)
             try:
                 # A savepoint per task: one failing task rolls back alone.
                 with transaction.atomic():

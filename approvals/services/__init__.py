@@ -20,6 +20,7 @@ from approvals.services.sla import (
     reassign_open_tasks,
     remind,
     sla_act,
+    sla_act_many,
 )
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "remind",
     "resubmit",
     "sla_act",
+    "sla_act_many",
     "submit",
 ]

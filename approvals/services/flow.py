@@ -191,6 +191,18 @@ def hand_over(
     task.decided_at = now
     task.sla_next_at = None
     task.save(update_fields=["state", "decided_at", "sla_next_at"])
+    new = replacement(request, task, to=to, notes=notes, keep_rungs=keep_rungs)
+    new.save(force_insert=True)
+    notify(kind="task_assigned", request=request, task=new, recipients=[to])
+    return new
+
+
+def replacement(
+    request: Request, task: Task, *, to: Person, notes: list[str], keep_rungs: bool = True
+) -> Task:
+    """The task (unsaved) that takes ``task`` over for ``to``, on behalf of the person
+    it was meant for; the SLA sweep's batches build it here too, so an escalation
+    reads the same whichever path made it."""
     meant = task.on_behalf_of or task.assignee
     chain = list(task.delegation_chain or [task.assignee.username])
     new = Task(
@@ -211,6 +223,4 @@ def hand_over(
         new.reminded_at = task.reminded_at
         new.escalate_at = task.escalate_at
     new.sla_next_at = next_rung(new)
-    new.save(force_insert=True)
-    notify(kind="task_assigned", request=request, task=new, recipients=[to])
     return new

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from approvals.choices import RequestState
+from approvals.choices import RequestState, TaskState
 from approvals.errors import InvalidInput
 from approvals.models import Request, Task
 from approvals.notifications.notify import notify
 from approvals.planning import (
+    Routed,
     next_rung,
     route,
 )
 from approvals.recipes import (
+    SLA,
     ApproverRef,
 )
+from approvals.services._bulk import Event, Message, notify_many, record_events
 from approvals.services._common import (
     SLA_ACTOR,
     close_open_tasks,
@@ -27,45 +32,73 @@ from approvals.services._common import (
     open_pair,
     task_info,
 )
-from approvals.services.flow import advance, hand_over
+from approvals.services.flow import advance, hand_over, replacement
 from audit.services import SYSTEM
 from orgchart.models import Person
 
+# The rungs of a task, most severe first: at most one acts per task and sweep.
+AUTO, ESCALATE, REMIND = "auto", "escalate", "remind"
 
-def _escalate(request: Request, task: Task, *, now: datetime) -> Task:
-    recipe = request.workflow_version.recipe
-    step = recipe.step(task.step_id)
-    ref = (step.sla.escalate_to if step and step.sla else None) or ApproverRef(
+
+def _sla_of(request: Request, task: Task) -> SLA | None:
+    step = request.workflow_version.recipe.step(task.step_id)
+    return step.sla if step else None
+
+
+def _due_rung(task: Task, sla: SLA | None, now: datetime) -> str | None:
+    """The most severe rung of this open task that is due at ``now``, if any."""
+    if task.auto_action_at and task.auto_action_at <= now and sla and sla.auto_action:
+        return AUTO
+    if task.escalate_at and task.escalate_at <= now:
+        return ESCALATE
+    if task.remind_at and task.remind_at <= now and task.reminded_at is None:
+        return REMIND
+    return None
+
+
+def _escalation_target(request: Request, task: Task) -> tuple[ApproverRef, Routed]:
+    sla = _sla_of(request, task)
+    ref = (sla.escalate_to if sla else None) or ApproverRef(
         kind="approver_manager", raw="{{ approver.manager }}", depth=1
     )
     target = route(
         ref,
-        recipe=recipe,
+        recipe=request.workflow_version.recipe,
         requester=request.requester,
         inputs=request.inputs,
         approver=task.assignee,
     )[0]
+    return ref, target
+
+
+def _escalation_notes(task: Task, target: Routed, now: datetime) -> list[str]:
+    return [
+        f"escalated from {task.assignee.username} at {now:%Y-%m-%d %H:%M}",
+        *target.assignment.notes,
+    ]
+
+
+def _escalation_payload(task: Task, new: Task, ref: ApproverRef, target: Routed) -> dict[str, Any]:
+    return {
+        "from_task": task.pk,
+        "reference": ref.raw,
+        "fallback": target.fallback,
+        **task_info(new),
+    }
+
+
+def _escalate(request: Request, task: Task, *, now: datetime) -> Task:
+    ref, target = _escalation_target(request, task)
     new = hand_over(
         request,
         task,
         to=target.assignment.assignee,
         now=now,
         state_change=Task.escalate,
-        notes=[
-            f"escalated from {task.assignee.username} at {now:%Y-%m-%d %H:%M}",
-            *target.assignment.notes,
-        ],
+        notes=_escalation_notes(task, target, now),
         keep_rungs=False,
     )
-    log_event(
-        request,
-        "task_escalated",
-        SLA_ACTOR,
-        from_task=task.pk,
-        reference=ref.raw,
-        fallback=target.fallback,
-        **task_info(new),
-    )
+    log_event(request, "task_escalated", SLA_ACTOR, **_escalation_payload(task, new, ref, target))
     notify(
         kind="task_escalated", request=request, task=new, recipients=[new.assignee, task.assignee]
     )
@@ -158,9 +191,9 @@ def sla_act(*, task_id: int, now: datetime) -> list[str]:
         if pair is None:
             return []
         request, task = pair
-        step = request.workflow_version.recipe.step(task.step_id)
-        sla = step.sla if step else None
-        if task.auto_action_at and task.auto_action_at <= now and sla and sla.auto_action:
+        sla = _sla_of(request, task)
+        rung = _due_rung(task, sla, now)
+        if rung == AUTO and sla and sla.auto_action:
             rule = (
                 f"steps.{task.step_id}.sla: auto_action {sla.auto_action} "
                 f"at {task.auto_action_at:%Y-%m-%d %H:%M}"
@@ -170,10 +203,10 @@ def sla_act(*, task_id: int, now: datetime) -> list[str]:
                 return ["expired"]
             _auto_decide(request, task, decision=sla.auto_action, now=now, rule=rule)
             return [f"auto_{sla.auto_action}"]
-        if task.escalate_at and task.escalate_at <= now:
+        if rung == ESCALATE:
             _escalate(request, task, now=now)
             return ["escalated"]
-        if task.remind_at and task.remind_at <= now and task.reminded_at is None:
+        if rung == REMIND:
             _remind(request, task, now=now)
             return ["reminded"]
         # Nothing due (another sweeper acted first): just make the next rung right.
@@ -181,6 +214,194 @@ def sla_act(*, task_id: int, now: datetime) -> list[str]:
             task.sla_next_at = next_rung(task)
             task.save(update_fields=["sla_next_at"])
         return []
+
+
+@dataclass
+class SlaBatch:
+    """What ``sla_act_many`` did: per task the rungs acted on; the due tasks it left
+    to ``sla_act`` (their requests have an automatic action due); and the tasks it
+    acted on that are still due (so a sweep does not try them again in its pass)."""
+
+    acted: dict[int, list[str]] = field(default_factory=dict)
+    one_by_one: list[int] = field(default_factory=list)
+    left_due: set[int] = field(default_factory=set)
+
+
+def sla_act_many(*, request_ids: list[int], now: datetime) -> SlaBatch:
+    """SLA for many requests at once: the reminders and escalations due at ``now`` on
+    their open tasks, in one transaction, writing what ``sla_act`` writes one task at
+    a time (the same task rows, audit events with their snapshots, outbox rows) with
+    a few queries per batch instead of a few dozen per task.
+
+    Requests with an automatic action due are left untouched and their due tasks
+    returned in ``one_by_one``, for ``sla_act``: an automatic decision can close the
+    step, open the next one or finish the request, the engine's whole path."""
+    batch = SlaBatch()
+    with transaction.atomic():
+        requests = _lock_pending(request_ids)
+        due = list(
+            Task.objects.select_for_update(of=("self",))
+            .select_related("assignee", "on_behalf_of")
+            .filter(request_id__in=requests, state=TaskState.OPEN, sla_next_at__lte=now)
+            .order_by("sla_next_at", "pk")
+        )
+        rungs = [
+            (task, _due_rung(task, _sla_of(requests[task.request_id], task), now)) for task in due
+        ]
+        automatic = {task.request_id for task, rung in rungs if rung == AUTO}
+        batch.one_by_one = [task.pk for task, _ in rungs if task.request_id in automatic]
+        work = [
+            (requests[task.request_id], task, rung)
+            for task, rung in rungs
+            if task.request_id not in automatic
+        ]
+        if work:
+            _act_in_bulk(work, now=now, batch=batch)
+    return batch
+
+
+def _lock_pending(request_ids: list[int]) -> dict[int, Request]:
+    """Lock the requests in id order (a sweep already holds them: a re-lock) and keep
+    the pending ones: only those have tasks the SLA acts on."""
+    locked = (
+        Request.objects.select_for_update(of=("self",))
+        .select_related("workflow", "workflow_version", "requester")
+        .filter(pk__in=request_ids)
+        .order_by("pk")
+    )
+    return {r.pk: r for r in locked if r.state == RequestState.PENDING}
+
+
+def _act_in_bulk(
+    work: list[tuple[Request, Task, str | None]], *, now: datetime, batch: SlaBatch
+) -> None:
+    """Remind and escalate, task by task in memory, then write with one statement
+    per kind of change. ``work`` is in the order a one-at-a-time sweep acts."""
+    snapshots = _RoundSnapshots({request.pk: request for request, _, _ in work})
+    changed: dict[str, list[Task]] = {"reminded": [], "escalated": [], "corrected": []}
+    escalations: dict[int, tuple[Task, ApproverRef, Routed]] = {}
+    for request, task, rung in work:
+        if rung == REMIND:
+            task.reminded_at = now
+            task.sla_next_at = next_rung(task)
+            changed["reminded"].append(task)
+        elif rung == ESCALATE:
+            ref, target = _escalation_target(request, task)
+            Task.escalate(task)
+            task.decided_at = now
+            task.sla_next_at = None
+            new = replacement(
+                request,
+                task,
+                to=target.assignment.assignee,
+                notes=_escalation_notes(task, target, now),
+                keep_rungs=False,
+            )
+            escalations[task.pk] = (new, ref, target)
+            changed["escalated"].append(task)
+        elif task.sla_next_at != next_rung(task):
+            # Nothing due (another sweeper acted first): just make the next rung right.
+            task.sla_next_at = next_rung(task)
+            changed["corrected"].append(task)
+    # What is the same for every task is written with one plain UPDATE; only the next
+    # rung differs per task (bulk_update builds a CASE per task and field).
+    _update(changed["reminded"], reminded_at=now)
+    _update(changed["escalated"], state=TaskState.ESCALATED, decided_at=now, sla_next_at=None)
+    Task.objects.bulk_update(changed["reminded"] + changed["corrected"], ["sla_next_at"])
+    Task.objects.bulk_create([new for new, _, _ in escalations.values()])
+
+    # The events and messages, in the order the one-at-a-time path writes them.
+    events: list[Event] = []
+    messages: list[Message] = []
+    for request, task, rung in work:
+        if rung == REMIND:
+            events.append(
+                Event(request, "reminder_sent", SLA_ACTOR, task_info(task), snapshots.take(request))
+            )
+            messages.append(Message("task_reminder", request, task, [task.assignee]))
+            batch.acted[task.pk] = ["reminded"]
+        elif rung == ESCALATE:
+            new, ref, target = escalations[task.pk]
+            snapshots.replaced(request, task, new)
+            messages.append(Message("task_assigned", request, new, [new.assignee]))
+            events.append(
+                Event(
+                    request,
+                    "task_escalated",
+                    SLA_ACTOR,
+                    _escalation_payload(task, new, ref, target),
+                    snapshots.take(request),
+                )
+            )
+            messages.append(Message("task_escalated", request, new, [new.assignee, task.assignee]))
+            batch.acted[task.pk] = ["escalated"]
+        if task.sla_next_at is not None and task.sla_next_at <= now:
+            batch.left_due.add(task.pk)
+    record_events(events)
+    notify_many(messages)
+
+
+def _update(tasks: list[Task], **values: Any) -> None:
+    """Write the same values to these open tasks, which the batch holds locked (the
+    transitions already ran on the instances: ``state`` is their target)."""
+    if not tasks:
+        return
+    updated = Task.objects.filter(pk__in=[t.pk for t in tasks], state=TaskState.OPEN).update(
+        **values
+    )
+    if updated != len(tasks):  # cannot happen under the locks; never write half a batch
+        raise RuntimeError(f"sla: {len(tasks) - updated} task(s) changed under the batch's locks")
+
+
+class _RoundSnapshots:
+    """The requests' current-round tasks, read once before the batch changes them and
+    kept up to date in memory, so each event's snapshot is what ``snapshot()`` would
+    read right after that event (services/_common.py; the shapes must match)."""
+
+    def __init__(self, requests: dict[int, Request]):
+        self.tasks: dict[int, dict[int, dict[str, Any]]] = {pk: {} for pk in requests}
+        rows = (
+            Task.objects.filter(request_id__in=requests, round=F("request__round"))
+            .order_by()
+            .values_list(
+                "request_id",
+                "pk",
+                "step_id",
+                "assignee__username",
+                "on_behalf_of__username",
+                "state",
+            )
+        )
+        for request_id, pk, step, who, behalf, state in rows:
+            self.tasks[request_id][pk] = {
+                "id": pk,
+                "step": step,
+                "assignee": who,
+                "on_behalf_of": behalf,
+                "state": state,
+            }
+
+    def replaced(self, request: Request, old: Task, new: Task) -> None:
+        tasks = self.tasks[request.pk]
+        tasks[old.pk]["state"] = old.state
+        tasks[new.pk] = {
+            "id": new.pk,
+            "step": new.step_id,
+            "assignee": new.assignee.username,
+            "on_behalf_of": new.on_behalf_of.username if new.on_behalf_of else None,
+            "state": new.state,
+        }
+
+    def take(self, request: Request) -> dict[str, Any]:
+        tasks = self.tasks[request.pk]
+        return {
+            "state": request.state,
+            "current_step": request.current_step or None,
+            "round": request.round,
+            "decided_at": request.decided_at,
+            "inputs": request.inputs,
+            "tasks": [dict(tasks[pk]) for pk in sorted(tasks)],
+        }
 
 
 def reassign_open_tasks(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import timedelta
 from io import StringIO
 
@@ -10,8 +11,9 @@ import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
+from django.db.models import F
 
-from approvals import sla
+from approvals import services, sla
 from approvals.models import Request, Task
 from approvals.notifications.models import Outbox
 from approvals.tasks import sweep_sla_task
@@ -52,7 +54,8 @@ def test_each_rung_acts_once_at_its_time(strict, requester, manager, grandboss, 
     assert not sla.sweep(now=minutes(request, 500)).acted
     kinds = list(
         AuditEvent.objects.filter(request_id=request.pk, actor__user="system")
-        .order_by("seq").values_list("event_type", flat=True)
+        .order_by("seq")
+        .values_list("event_type", flat=True)
     )
     assert kinds.count("reminder_sent") == 1 and kinds.count("task_escalated") == 1
 
@@ -69,7 +72,34 @@ def test_the_sweep_goes_through_every_due_request_in_batches(strict, requester, 
     assert Task.objects.get(request=later).reminded_at is None
 
 
-def test_one_failing_task_does_not_stop_the_sweep(strict, requester, manager, monkeypatch):
+def test_one_failing_task_does_not_stop_the_sweep(
+    strict, requester, manager, grandboss, monkeypatch, caplog
+):
+    """The batch fails as a whole, so the sweep redoes it one task at a time: the task
+    that fails again is reported, the others are acted on, nothing is half done."""
+    a, b = submit(requester, "strict", amount=666), submit(requester, "strict")
+    Task.objects.filter(request__in=[a, b]).update(reminded_at=a.created_at)
+    task_a = Task.objects.get(request=a)
+    real = services.sla.route
+
+    def flaky(ref, **kwargs):
+        if kwargs["inputs"]["amount"] == "666.00":
+            raise RuntimeError("boom")
+        return real(ref, **kwargs)
+
+    monkeypatch.setattr(services.sla, "route", flaky)
+    result = sla.sweep(now=minutes(b, 61))
+    assert result.errors == {task_a.pk: "RuntimeError: boom"}
+    assert result.counts == {"escalated": 1}
+    assert "one task at a time" in caplog.text
+    assert Task.objects.get(pk=task_a.pk).state == "open"
+    assert not AuditEvent.objects.filter(request_id=a.pk, event_type="task_escalated").exists()
+    assert Task.objects.filter(request=b, state="escalated").count() == 1
+
+
+def test_a_failing_automatic_action_does_not_stop_the_sweep(
+    strict, requester, manager, monkeypatch
+):
     a, b = submit(requester, "strict"), submit(requester, "strict")
     task_a = Task.objects.get(request=a)
     real = sla.services.sla_act
@@ -80,10 +110,11 @@ def test_one_failing_task_does_not_stop_the_sweep(strict, requester, manager, mo
         return real(task_id=task_id, now=now)
 
     monkeypatch.setattr(sla.services, "sla_act", flaky)
-    result = sla.sweep(now=minutes(b, 31))
+    result = sla.sweep(now=minutes(b, 91))
     assert result.errors == {task_a.pk: "RuntimeError: boom"}
-    assert result.counts == {"reminded": 1}
-    assert Task.objects.get(request=b).reminded_at is not None
+    assert result.counts == {"auto_reject": 1}
+    b.refresh_from_db()
+    assert b.state == "rejected"
 
 
 def test_the_command_runs_one_pass_and_says_what_it_did(strict, requester, manager):
@@ -98,8 +129,9 @@ def test_the_command_runs_one_pass_and_says_what_it_did(strict, requester, manag
     assert "nothing due" in out.getvalue()
 
 
-@pytest.mark.parametrize("bad", [["--now", "yesterday"], ["--now", "2026-01-01T00:00"],
-                                 ["--batch-size", "0"]])
+@pytest.mark.parametrize(
+    "bad", [["--now", "yesterday"], ["--now", "2026-01-01T00:00"], ["--batch-size", "0"]]
+)
 def test_the_command_refuses_bad_arguments(bad, db):
     with pytest.raises(CommandError):
         call_command("sweep_sla", *bad, stdout=StringIO())
@@ -137,15 +169,15 @@ def test_two_sweepers_racing_escalate_once(admins_role, requester, manager, gran
     for request in requests:
         assert Task.objects.filter(request=request, state="escalated").count() == 1
         assert Task.objects.filter(request=request, state="open").count() == 1
-        assert AuditEvent.objects.filter(request_id=request.pk,
-                                         event_type="task_escalated").count() == 1
+        assert (
+            AuditEvent.objects.filter(request_id=request.pk, event_type="task_escalated").count()
+            == 1
+        )
 
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_a_request_locked_by_a_decision_is_skipped_not_waited_for(
-    admins_role, requester, manager
-):
+def test_a_request_locked_by_a_decision_is_skipped_not_waited_for(admins_role, requester, manager):
     publish(STRICT)
     request = submit(requester, "strict")
     locked, release = threading.Event(), threading.Event()
@@ -168,3 +200,121 @@ def test_a_request_locked_by_a_decision_is_skipped_not_waited_for(
         release.set()
         holder.join()
     assert sla.sweep(now=minutes(request, 31)).counts == {"reminded": 1}
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_sweeper_claims_past_the_requests_someone_holds(admins_role, requester, manager):
+    publish(STRICT)
+    held, *others = [submit(requester, "strict") for _ in range(3)]
+    now = minutes(others[-1], 31)
+    # The held request is the first due: a claim that stopped at it would do nothing.
+    Task.objects.filter(request=held).update(sla_next_at=now - timedelta(minutes=20))
+    locked, release = threading.Event(), threading.Event()
+
+    def decision_in_progress() -> None:
+        try:
+            with transaction.atomic():
+                Request.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=decision_in_progress)
+    holder.start()
+    assert locked.wait(5)
+    try:
+        result = sla.sweep(now=now, batch_size=1)
+    finally:
+        release.set()
+        holder.join()
+    assert result.counts == {"reminded": 2}
+    assert set(result.acted) == set(
+        Task.objects.filter(request__in=others).values_list("pk", flat=True)
+    )
+    assert sla.sweep(now=now).counts == {"reminded": 1}
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_sweepers_racing_over_batches_act_on_each_task_once(
+    admins_role, requester, manager, grandboss
+):
+    publish(STRICT)
+    reminders = [submit(requester, "strict") for _ in range(6)]
+    escalations = [submit(requester, "strict") for _ in range(6)]
+    now = minutes(escalations[-1], 61)
+    Task.objects.filter(request__in=escalations).update(reminded_at=now - timedelta(minutes=30))
+    Task.objects.filter(request__in=reminders).update(
+        escalate_at=now + timedelta(hours=1), sla_next_at=F("remind_at")
+    )
+    barrier = threading.Barrier(4)
+    results: list[sla.SweepResult] = []
+
+    def sweeper() -> None:
+        try:
+            barrier.wait()
+            results.append(sla.sweep(now=now, batch_size=2))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweeper) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum((r.counts for r in results), Counter()) == {"reminded": 6, "escalated": 6}
+    assert all(not r.errors for r in results)
+    for request in reminders:
+        events = AuditEvent.objects.filter(request_id=request.pk, actor__via="sla")
+        assert list(events.values_list("event_type", flat=True)) == ["reminder_sent"]
+        assert Outbox.objects.filter(request=request, kind="task_reminder").count() == 1
+    for request in escalations:
+        events = AuditEvent.objects.filter(request_id=request.pk, actor__via="sla")
+        assert list(events.values_list("event_type", flat=True)) == ["task_escalated"]
+        assert Task.objects.filter(request=request, state="escalated").count() == 1
+        kinds = Outbox.objects.filter(request=request).exclude(
+            kind="task_assigned", task__replaces=None
+        )
+        assert sorted(kinds.values_list("kind", flat=True)) == [
+            "task_assigned",
+            "task_escalated",
+            "task_escalated",
+        ]
+
+
+class Killed(BaseException):
+    """What a process killed mid-batch looks like to the code: nothing catches it."""
+
+
+def test_a_sweep_killed_mid_way_resumes_without_acting_twice(
+    strict, requester, manager, monkeypatch
+):
+    requests = [submit(requester, "strict") for _ in range(5)]
+    now = minutes(requests[-1], 31)
+    real = services.sla.notify_many
+    calls: list[int] = []
+
+    def dies_in_the_second_batch(messages):
+        calls.append(len(messages))
+        if len(calls) == 2:
+            raise Killed
+        return real(messages)
+
+    monkeypatch.setattr(services.sla, "notify_many", dies_in_the_second_batch)
+    with pytest.raises(Killed):
+        sla.sweep(now=now, batch_size=2)
+    reminded = Task.objects.filter(request__in=requests, reminded_at__isnull=False)
+    assert reminded.count() == 2  # the first batch committed; the second rolled back whole
+    assert AuditEvent.objects.filter(event_type="reminder_sent").count() == 2
+    assert Outbox.objects.filter(kind="task_reminder").count() == 2
+
+    monkeypatch.undo()
+    assert sla.sweep(now=now, batch_size=2).counts == {"reminded": 3}
+    for request in requests:
+        assert (
+            AuditEvent.objects.filter(request_id=request.pk, event_type="reminder_sent").count()
+            == 1
+        )
+        assert Outbox.objects.filter(request=request, kind="task_reminder").count() == 1

@@ -1,0 +1,359 @@
+"""The sweep's batches write exactly what the engine writes one task at a time.
+
+``services.sla_act_many`` (reminders and escalations of many requests at once) and
+``services.sla_act`` (one task) must leave the same task rows, audit events and
+outbox rows. Each comparison runs the batch inside a savepoint that is rolled back,
+then the one-at-a-time path on the same data, and compares what each wrote. What
+differs by nature (ids of new rows, times of writing, event ids and so hashes) is
+relabelled or checked on its own (the chains must still link and verify).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from approvals import services, sla
+from approvals.models import Request, Task
+from approvals.notifications.models import NotificationPreference, Outbox, WebhookSubscription
+from audit.hashing import compute_hash
+from audit.models import AuditEvent
+from orgchart.models import Absence
+from tests.conftest import postgres_only
+from tests.factories import PersonFactory, RoleFactory, add_members
+from tests.notifications.flows import GADGET, STRICT, publish, submit
+
+pytestmark = pytest.mark.django_db
+
+PANEL = """
+workflow: panel
+title: Panel review
+inputs:
+  amount: {type: money, required: true, min: 0}
+  vendor: {type: string}
+steps:
+  - id: panel
+    type: parallel
+    approvers: panel
+    quorum: all
+    sla: {due: 1h, remind_at: 50%, escalate_at: 100%}
+"""
+
+
+@pytest.fixture
+def world(settings, admins_role, requester, manager, grandboss, delegate):
+    """Requests with every kind of bulk work due at ``now``: reminders (one to a
+    person who wants a digest, one held by the collapse window, one over two
+    channels), escalations (to an away manager, so to their delegate; one with no
+    manager above, so to the fallback role) and a request with two tasks escalating
+    at once. A webhook subscription wants every kind."""
+    settings.SLACK_WEBHOOK_URL = "https://hooks.slack.test/x"
+    panel = add_members(
+        RoleFactory(name="panel"),
+        PersonFactory(username="pat", manager=grandboss),
+        PersonFactory(username="pam", manager=grandboss, notification_channels=["slack", "email"]),
+    )
+    for source in (STRICT, GADGET, PANEL):
+        publish(source)
+    now = timezone.now() + timedelta(minutes=61)
+    Absence.objects.create(
+        person=grandboss,
+        delegate=delegate,
+        start=now - timedelta(days=1),
+        end=now + timedelta(days=1),
+    )
+    NotificationPreference.objects.create(person=manager, reminder_digest=True)
+    WebhookSubscription.objects.create(name="erp", url="https://erp.test/hook")
+    boss_asks = PersonFactory(username="boss_asks", manager=delegate)
+    # Reports to the top of a chart: escalating its task finds no manager above.
+    asks_top = PersonFactory(username="asks_top", manager=PersonFactory(username="top"))
+
+    remind = [submit(requester, "strict"), submit(requester, "gadget"), submit(boss_asks, "gadget")]
+    for request in remind:
+        Task.objects.filter(request=request).update(
+            remind_at=now - timedelta(minutes=1),
+            escalate_at=now + timedelta(hours=1),
+            sla_next_at=now - timedelta(minutes=1),
+        )
+    escalate = [submit(requester, "strict"), submit(requester, "panel"), submit(asks_top, "strict")]
+    Task.objects.filter(request__in=escalate).update(reminded_at=now - timedelta(minutes=30))
+    # The reminder to the manager about the first request is held: one went out just now.
+    first = remind[0]
+    Outbox.objects.create(
+        dedup_key="earlier",
+        kind="task_assigned",
+        channel="email",
+        recipient=manager,
+        request=first,
+        state="sent",
+        sent_at=timezone.now(),
+        next_attempt_at=timezone.now(),
+    )
+    assert panel.memberships.count() == 2
+    return {"now": now, "requests": remind + escalate}
+
+
+def written(requests: list[Request], before: dict[str, Any]) -> dict[str, Any]:
+    """What was written since ``before`` (see ``state``), with new task ids relabelled."""
+    ids = [r.pk for r in requests]
+    tasks = list(Task.objects.filter(request_id__in=ids).order_by("pk"))
+    label = {t.pk: f"t{t.pk}" for t in tasks if t.pk in before["tasks"]}
+    label.update((t.pk, f"new{n}") for n, t in enumerate(t for t in tasks if t.pk not in label))
+
+    def relabel_key(key: str) -> str:
+        for pk, name in label.items():
+            key = key.replace(f":t{pk}:", f":{name}:")
+        return key
+
+    task_rows = [
+        (
+            label[t.pk],
+            t.request_id,
+            t.step_id,
+            t.round,
+            t.assignee.username,
+            t.on_behalf_of.username if t.on_behalf_of else None,
+            t.delegation_chain,
+            t.resolution,
+            t.role,
+            label.get(t.replaces_id),
+            t.state,
+            t.decided_at,
+            t.due_at,
+            t.remind_at,
+            t.escalate_at,
+            t.auto_action_at,
+            t.reminded_at,
+            t.sla_next_at,
+        )
+        for t in tasks
+    ]
+    events = []
+    for chain_events in _new_events(ids, before["heads"]).values():
+        for e in chain_events:
+            payload = dict(e.payload)
+            for key in ("task", "from_task"):
+                if key in payload:
+                    payload[key] = label[payload[key]]
+            snapshot = dict(e.snapshot)
+            snapshot["tasks"] = [{**t, "id": label[t["id"]]} for t in snapshot["tasks"]]
+            events.append(
+                (
+                    e.chain,
+                    e.seq,
+                    e.event_type,
+                    e.actor,
+                    payload,
+                    snapshot,
+                    e.inputs,
+                    e.workflow_key,
+                    e.workflow_version,
+                    e.imported,
+                )
+            )
+    rows = []
+    for row in Outbox.objects.exclude(pk__in=before["outbox"]).order_by("pk"):
+        payload = dict(row.payload)
+        payload.pop("occurred_at")
+        if payload["task"]:
+            payload["task"] = {**payload["task"], "id": label[payload["task"]["id"]], "url": ""}
+        held = row.next_attempt_at > row.created_at + timedelta(seconds=5)
+        rows.append(
+            (
+                relabel_key(row.dedup_key),
+                row.kind,
+                row.channel,
+                row.state,
+                row.recipient_id,
+                row.subscription_id,
+                row.request_id,
+                label.get(row.task_id),
+                payload,
+                row.next_attempt_at if held else "now",
+            )
+        )
+    return {"tasks": task_rows, "events": events, "outbox": rows}
+
+
+def state(requests: list[Request]) -> dict[str, Any]:
+    ids = [r.pk for r in requests]
+    heads = {}
+    for e in AuditEvent.objects.filter(request_id__in=ids).order_by("seq"):
+        heads[e.chain] = (e.seq, e.hash)
+    return {
+        "tasks": set(Task.objects.filter(request_id__in=ids).values_list("pk", flat=True)),
+        "heads": heads,
+        "outbox": set(Outbox.objects.values_list("pk", flat=True)),
+    }
+
+
+def _new_events(ids: list[int], heads: dict[str, tuple[int, str]]) -> dict[str, list[AuditEvent]]:
+    """The events appended since ``heads``, per chain, checked to link on and verify."""
+    chains: dict[str, list[AuditEvent]] = {}
+    for e in AuditEvent.objects.filter(request_id__in=ids).order_by("chain", "seq"):
+        if e.seq > heads[e.chain][0]:
+            chains.setdefault(e.chain, []).append(e)
+    for chain, events in chains.items():
+        seq, prev = heads[chain]
+        for e in events:
+            assert (e.seq, e.prev_hash) == (seq + 1, prev)
+            assert e.hash == compute_hash(e)
+            seq, prev = e.seq, e.hash
+    return chains
+
+
+def due_in_sweep_order(requests: list[Request], now) -> list[int]:
+    ids = [r.pk for r in requests]
+    return list(sla.due_tasks(now).filter(request_id__in=ids).values_list("pk", flat=True))
+
+
+def test_a_batch_writes_what_one_task_at_a_time_writes(world):
+    requests, now = world["requests"], world["now"]
+    before = state(requests)
+    with transaction.atomic():
+        batch = services.sla_act_many(request_ids=[r.pk for r in requests], now=now)
+        in_bulk = written(requests, before)
+        transaction.set_rollback(True)
+    assert state(requests) == before
+
+    acted = {}
+    for task_id in due_in_sweep_order(requests, now):
+        acted[task_id] = services.sla_act(task_id=task_id, now=now)
+    one_by_one = written(requests, before)
+
+    assert batch.acted == acted
+    assert sorted(a for [a] in acted.values()) == ["escalated"] * 4 + ["reminded"] * 3
+    assert batch.one_by_one == [] and batch.left_due == set()
+    assert in_bulk["tasks"] == one_by_one["tasks"]
+    assert in_bulk["events"] == one_by_one["events"]
+    assert in_bulk["outbox"] == one_by_one["outbox"]
+    # The cases the world was made for did occur.
+    rows = one_by_one["outbox"]
+    assert {r[3] for r in rows} == {"pending", "digest"}
+    assert any(r[-1] != "now" for r in rows)  # held by the collapse window
+    assert {r[2] for r in rows} == {"email", "slack", "webhook"}
+    payloads = [e[4] for e in one_by_one["events"] if e[2] == "task_escalated"]
+    assert any(p["fallback"] for p in payloads) and any(p["on_behalf_of"] for p in payloads)
+
+
+def test_the_batch_hands_its_rows_to_celery_once_after_commit(
+    world, django_capture_on_commit_callbacks
+):
+    requests, now = world["requests"], world["now"]
+    earlier = set(Outbox.objects.values_list("pk", flat=True))
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.sla_act_many(request_ids=[r.pk for r in requests], now=now)
+    [handoff] = callbacks
+    new = Outbox.objects.exclude(pk__in=earlier)
+    assert set(handoff.args[0]) == set(new.exclude(state="digest").values_list("pk", flat=True))
+    assert new.filter(state="digest").exists()
+
+
+def test_an_automatic_action_is_left_to_the_engine_one_task_at_a_time(strict, requester, manager):
+    auto, reminder = submit(requester, "strict"), submit(requester, "strict")
+    now = auto.created_at + timedelta(minutes=91)
+    Task.objects.filter(request=reminder).update(
+        escalate_at=now + timedelta(hours=1), auto_action_at=None
+    )
+    batch = services.sla_act_many(request_ids=[auto.pk, reminder.pk], now=now)
+    auto_task = Task.objects.get(request=auto)
+    assert batch.one_by_one == [auto_task.pk]
+    assert auto_task.state == "open"
+    assert not AuditEvent.objects.filter(request_id=auto.pk, actor__via="sla").exists()
+    assert list(batch.acted.values()) == [["reminded"]]
+
+    result = sla.sweep(now=now)
+    assert result.counts == {"auto_reject": 1}
+    auto.refresh_from_db()
+    assert auto.state == "rejected"
+
+
+def test_a_task_left_due_is_not_tried_again_in_the_same_pass(requester, manager):
+    """A rung no recipe acts on (an auto_action_at without an auto_action) stays due
+    after the reminder; the pass must not claim it again and again until max_batches."""
+    publish(GADGET)
+    request = submit(requester, "gadget")
+    now = request.created_at + timedelta(minutes=31)
+    Task.objects.filter(request=request).update(auto_action_at=now - timedelta(minutes=1))
+    result = sla.sweep(now=now, batch_size=1, max_batches=10)
+    assert result.counts == {"reminded": 1}
+    assert result.batches == 1
+    assert sla.due_tasks(now).filter(request=request).exists()
+
+
+def reminders_due(requester, n: int):
+    requests = [submit(requester, "strict") for _ in range(n)]
+    return requests, requests[-1].created_at + timedelta(minutes=31)
+
+
+def escalations_due(requester, n: int):
+    requests = [submit(requester, "strict") for _ in range(n)]
+    Task.objects.filter(request__in=requests).update(reminded_at=requests[0].created_at)
+    return requests, requests[-1].created_at + timedelta(minutes=61)
+
+
+def queries_of_a_batch(requests, now) -> int:
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        batch = services.sla_act_many(request_ids=[r.pk for r in requests], now=now)
+        transaction.set_rollback(True)
+    assert len(batch.acted) == len(requests)
+    return sum(1 for q in queries.captured_queries if "SAVEPOINT" not in q["sql"])
+
+
+def test_reminders_cost_the_same_queries_for_3_tasks_or_12(strict, requester, manager):
+    few, now = reminders_due(requester, 3)
+    many = [*few, *reminders_due(requester, 9)[0]]
+    assert queries_of_a_batch(few, now) == queries_of_a_batch(many, now) <= 12
+
+
+def test_an_escalation_adds_only_the_org_chart_reads_of_its_target(
+    strict, requester, manager, grandboss
+):
+    few, now = escalations_due(requester, 3)
+    many = [*few, *escalations_due(requester, 9)[0]]
+    base = queries_of_a_batch(few, now)
+    assert base <= 12 + 3 * 2
+    # Finding the target (the manager, their absences) is orgchart.resolve's: 2 reads.
+    assert queries_of_a_batch(many, now) - base <= 9 * 2
+
+
+def test_the_claim_takes_the_first_due_requests_in_due_order(strict, requester, manager):
+    requests, now = reminders_due(requester, 4)
+    Task.objects.filter(request=requests[0]).update(sla_next_at=now - timedelta(minutes=5))
+    Task.objects.filter(request=requests[3]).update(sla_next_at=now - timedelta(minutes=4))
+    with transaction.atomic():
+        claimed = sla.claim(now, 2)
+    assert claimed == sorted([requests[0].pk, requests[3].pk])
+    with transaction.atomic():
+        assert sla.claim(
+            now,
+            2,
+            skip=set(
+                Task.objects.filter(request__in=[requests[0], requests[3]]).values_list(
+                    "pk", flat=True
+                )
+            ),
+        ) == sorted([requests[1].pk, requests[2].pk])
+
+
+@postgres_only
+def test_the_claim_reads_the_due_index_in_order_and_puts_the_planner_back():
+    """The planner expects few due rows and would bitmap-scan and sort every due task
+    for each batch; inside the claim it must walk task_sla_due in order instead."""
+
+    def bitmap_scans() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW enable_bitmapscan")
+            return cursor.fetchone()[0]
+
+    with transaction.atomic():
+        with sla.in_due_order():
+            assert bitmap_scans() == "off"
+            plan = sla.first_due(timezone.now(), 100).explain()
+        assert bitmap_scans() == "on"
+    assert "Bitmap" not in plan
