@@ -105,9 +105,12 @@ def test_the_hand_off_after_commit_is_one_update_for_all_rows(
     decide(open_task(request, "manager"))
     with django_capture_on_commit_callbacks() as callbacks:
         decide(open_task(request, "finance"))
-    assert len(callbacks) == 1  # one hand-off for the whole service call
+    # The audit chain-head cache rides on on_commit too (a no-op marker); of the real
+    # side effects there is one hand-off for the whole service call.
+    hand_offs = [cb for cb in callbacks if type(cb).__name__ != "_TransactionHeads"]
+    assert len(hand_offs) == 1
     with django_assert_num_queries(1):  # no read back: one UPDATE … SET state = 'queued'
-        callbacks[0]()
+        hand_offs[0]()
     board = list(
         Outbox.objects.filter(task__step_id="board").order_by("pk").values_list("pk", "state")
     )
