@@ -31,6 +31,7 @@ __all__ = [
     "compute_hash",
     "normalize",
     "record_event",
+    "record_events",
 ]
 
 
@@ -135,6 +136,26 @@ def _stored_head(connection: BaseDatabaseWrapper, chain: str) -> tuple[int, str]
     return (row[0], row[1]) if row else (0, GENESIS_HASH)
 
 
+def _stored_heads(chains: set[str]) -> dict[str, tuple[int, str]]:
+    """``_stored_head`` for many chains: one query per tier (hot first; a chain
+    whose events all moved to the archive has its head there)."""
+    from django.db.models import OuterRef, Subquery
+
+    heads: dict[str, tuple[int, str]] = {}
+    for model in (AuditEvent, ArchivedEvent):
+        missing = chains - heads.keys()
+        if not missing:
+            break
+        last = model.objects.filter(chain=OuterRef("chain")).order_by("-seq").values("seq")[:1]
+        found = (
+            model.objects.filter(chain__in=missing, seq=Subquery(last))
+            .order_by()
+            .values_list("chain", "seq", "hash")
+        )
+        heads.update((chain, (seq, hash_)) for chain, seq, hash_ in found)
+    return heads
+
+
 def record_event(
     *,
     event_type: str,
@@ -163,6 +184,61 @@ def record_event(
     heads = _transaction_heads(connection)
     head = heads.heads.get(chain)
     last_seq, last_hash = head if head is not None else _stored_head(connection, chain)
+    event = _chained(
+        chain, last_seq, last_hash, event_type=event_type, actor=actor, request_id=request_id,
+        workflow_key=workflow_key, workflow_version=workflow_version, payload=payload,
+        snapshot=snapshot, inputs=inputs, at=at, imported=imported,
+    )
+    event.save(force_insert=True)
+    heads.heads[chain] = (event.seq, event.hash)
+    return event
+
+
+def record_events(events: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append many events, in the given order, with one INSERT: each item holds
+    ``record_event``'s keyword arguments, and the rows are exactly the ones that
+    many ``record_event`` calls would write. Same rule: inside the caller's
+    transaction, which holds the locks of every chain named. The heads of chains
+    this transaction has not touched yet are read in one query per tier."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("record_events must run inside the caller's transaction")
+    heads = _transaction_heads(connection)
+    chains = [
+        e.get("chain") or chain_for(request_id=e.get("request_id"),
+                                    workflow_key=e.get("workflow_key", ""))
+        for e in events
+    ]
+    unknown = set(chains) - heads.heads.keys()
+    if unknown:
+        heads.heads.update(_stored_heads(unknown))
+    rows = []
+    for chain, kwargs in zip(chains, events, strict=True):
+        last_seq, last_hash = heads.heads.get(chain, (0, GENESIS_HASH))
+        kwargs = {k: v for k, v in kwargs.items() if k != "chain"}
+        row = _chained(chain, last_seq, last_hash, **kwargs)
+        heads.heads[chain] = (row.seq, row.hash)
+        rows.append(row)
+    return AuditEvent.objects.bulk_create(rows)
+
+
+def _chained(
+    chain: str,
+    last_seq: int,
+    last_hash: str,
+    *,
+    event_type: str,
+    actor: Actor,
+    request_id: int | None = None,
+    workflow_key: str = "",
+    workflow_version: int | None = None,
+    payload: dict[str, Any] | None = None,
+    snapshot: dict[str, Any] | None = None,
+    inputs: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    imported: bool = False,
+) -> AuditEvent:
+    """The (unsaved) event that follows ``(last_seq, last_hash)`` on ``chain``."""
     event = AuditEvent(
         at=at or timezone.now(),
         chain=chain,
@@ -181,6 +257,4 @@ def record_event(
         prev_hash=last_hash,
     )
     event.hash = compute_hash(event)
-    event.save(force_insert=True)
-    heads.heads[chain] = (event.seq, event.hash)
     return event

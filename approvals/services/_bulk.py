@@ -1,8 +1,8 @@
 """Many audit events and many notifications in a few queries: the SLA sweep's batches.
 
-These are the bulk forms of ``audit.services.record_event`` and
-``approvals.notifications.notify.notify``, written here on top of those modules'
-public parts until they offer their own (``record_events`` / ``notify_many``).
+The audit side is ``audit.services.record_events``; the notification side is the
+bulk form of ``approvals.notifications.notify.notify``, written here on top of that
+module's public parts.
 They must write exactly what the one-at-a-time forms write: the same chain
 arithmetic and hashes, the same outbox rows, dedup keys, states and hand-off
 after commit (tests/sla/test_batch.py compares the two paths row by row).
@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max
 from django.utils import timezone
 
 from approvals.models import Request, Task
@@ -27,8 +27,9 @@ from approvals.notifications.choices import Channel, Kind, OutboxState
 from approvals.notifications.models import NotificationPreference, Outbox, WebhookSubscription
 from approvals.notifications.notify import channels_for
 from approvals.notifications.notify import snapshot as message_snapshot
-from audit.models import ArchivedEvent, AuditEvent
-from audit.services import GENESIS_HASH, Actor, chain_for, compute_hash, normalize
+from audit import services as audit_services
+from audit.models import AuditEvent
+from audit.services import Actor
 from orgchart.models import Person
 
 # --- audit --------------------------------------------------------------------
@@ -48,56 +49,24 @@ class Event:
 
 def record_events(events: list[Event]) -> list[AuditEvent]:
     """Append the events, in the given order, to their requests' chains with one
-    INSERT. The caller holds the lock of every request named (as for
-    ``record_event``); the unique (chain, seq) still turns a slip into an error."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("record_events must run inside the caller's transaction")
-    chains = {chain_for(request_id=e.request.pk, workflow_key="") for e in events}
-    heads = _chain_heads(chains)
-    rows = []
-    for e in events:
-        request = e.request
-        chain = chain_for(request_id=request.pk, workflow_key="")
-        last_seq, last_hash = heads.get(chain, (0, GENESIS_HASH))
-        row = AuditEvent(
-            at=timezone.now(),
-            chain=chain,
-            seq=last_seq + 1,
-            request_id=request.pk,
-            workflow_key=request.workflow.key,
-            workflow_version=request.workflow_version.number,
-            event_type=e.event_type,
-            actor=normalize(e.actor.as_dict()),
-            actor_username=e.actor.user,
-            on_behalf_of_username=e.actor.on_behalf_of or "",
-            payload=normalize(e.payload),
-            snapshot=normalize(e.snapshot),
-            inputs=normalize(request.inputs or {}),
-            imported=False,
-            prev_hash=last_hash,
-        )
-        row.hash = compute_hash(row)
-        heads[chain] = (row.seq, row.hash)
-        rows.append(row)
-    return AuditEvent.objects.bulk_create(rows)
-
-
-def _chain_heads(chains: set[str]) -> dict[str, tuple[int, str]]:
-    """(seq, hash) of each chain's last event: in the hot tier, else (a chain whose
-    events all moved to the cold tier) in the archive's manifest. One query per tier."""
-    heads: dict[str, tuple[int, str]] = {}
-    for model in (AuditEvent, ArchivedEvent):
-        missing = chains - heads.keys()
-        if not missing:
-            break
-        last = model.objects.filter(chain=OuterRef("chain")).order_by("-seq").values("seq")[:1]
-        found = (
-            model.objects.filter(chain__in=missing, seq=Subquery(last))
-            .order_by()
-            .values_list("chain", "seq", "hash")
-        )
-        heads.update((chain, (seq, hash_)) for chain, seq, hash_ in found)
-    return heads
+    INSERT (``audit.services.record_events``, which shares the transaction's
+    chain-head cache with ``record_event``). The caller holds the lock of every
+    request named."""
+    return audit_services.record_events(
+        [
+            {
+                "event_type": e.event_type,
+                "actor": e.actor,
+                "request_id": e.request.pk,
+                "workflow_key": e.request.workflow.key,
+                "workflow_version": e.request.workflow_version.number,
+                "payload": e.payload,
+                "snapshot": e.snapshot,
+                "inputs": e.request.inputs or {},
+            }
+            for e in events
+        ]
+    )
 
 
 # --- notifications --------------------------------------------------------------

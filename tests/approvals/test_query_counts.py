@@ -21,7 +21,7 @@ from approvals.models import Task
 from approvals.notifications import delivery
 from approvals.notifications.models import Outbox
 from tests.approvals.conftest import publish
-from tests.factories import PersonFactory, RoleFactory, add_members
+from tests.factories import PersonFactory, RoleFactory, add_members, side_effects
 
 pytestmark = pytest.mark.django_db
 
@@ -105,9 +105,7 @@ def test_the_hand_off_after_commit_is_one_update_for_all_rows(
     decide(open_task(request, "manager"))
     with django_capture_on_commit_callbacks() as callbacks:
         decide(open_task(request, "finance"))
-    # The audit chain-head cache rides on on_commit too (a no-op marker); of the real
-    # side effects there is one hand-off for the whole service call.
-    hand_offs = [cb for cb in callbacks if type(cb).__name__ != "_TransactionHeads"]
+    hand_offs = side_effects(callbacks)  # one hand-off for the whole service call
     assert len(hand_offs) == 1
     with django_assert_num_queries(1):  # no read back: one UPDATE … SET state = 'queued'
         hand_offs[0]()

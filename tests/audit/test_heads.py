@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.hashing import GENESIS_HASH
 from audit.models import AuditEvent
-from audit.services import Actor, record_event
+from audit.services import Actor, record_event, record_events
 from audit.verify import verify_all
 from tests.conftest import postgres_only
 
@@ -199,4 +199,35 @@ def test_writers_taking_turns_on_one_chain_keep_it_gapless(purchase_order, reque
     assert errors == []
     assert len(chain_of(order)) == 8 * 2 * 3
     assert_gapless(order)
+    assert verify_all().ok
+
+
+def test_record_events_continues_the_chains_the_transaction_wrote_and_one_it_did_not(
+    purchase_order, requester
+):
+    first = new_request(purchase_order, requester, {"amount": "10"})
+    second = new_request(purchase_order, requester, {"amount": "20"})
+    with transaction.atomic():
+        write(second)  # a stored head the batch must read
+    many = [
+        {
+            "event_type": "reminder_sent",
+            "actor": Actor(user="system", via="sla"),
+            "request_id": r.pk,
+            "workflow_key": r.workflow.key,
+            "workflow_version": r.workflow_version.number,
+            "payload": {"n": n},
+        }
+        for n, r in enumerate([first, second, first])
+    ]
+    with transaction.atomic():
+        write(first)  # cached head: the batch must not read it again, nor fork
+        with CaptureQueriesContext(connection) as queries:
+            record_events(many)
+        write(first)  # and the cache must know what the batch wrote
+    lookups, inserts = audit_statements(queries)
+    assert len(lookups) == 1 and len(inserts) == 1  # only `second` was looked up
+    assert [seq for seq, _, _ in chain_of(first)] == [1, 2, 3, 4]
+    assert_gapless(first)
+    assert_gapless(second)
     assert verify_all().ok

@@ -25,7 +25,7 @@ from audit.hashing import compute_hash
 from audit.models import AuditEvent
 from orgchart.models import Absence
 from tests.conftest import postgres_only
-from tests.factories import PersonFactory, RoleFactory, add_members
+from tests.factories import PersonFactory, RoleFactory, add_members, side_effects
 from tests.notifications.flows import GADGET, STRICT, publish, submit
 
 pytestmark = pytest.mark.django_db
@@ -248,7 +248,7 @@ def test_the_batch_hands_its_rows_to_celery_once_after_commit(
     earlier = set(Outbox.objects.values_list("pk", flat=True))
     with django_capture_on_commit_callbacks() as callbacks:
         services.sla_act_many(request_ids=[r.pk for r in requests], now=now)
-    [handoff] = callbacks
+    [handoff] = side_effects(callbacks)
     new = Outbox.objects.exclude(pk__in=earlier)
     assert set(handoff.args[0]) == set(new.exclude(state="digest").values_list("pk", flat=True))
     assert new.filter(state="digest").exists()
