@@ -8,6 +8,7 @@ app_name = "approvals"
 
 urlpatterns = [
     path("", inbox.inbox, name="inbox"),
+    path("tasks/<int:task_id>/", requests.task_detail, name="task"),
     path("tasks/<int:task_id>/decide/", inbox.decide, name="decide"),
     path("tasks/bulk-decide/", inbox.bulk_decide, name="bulk_decide"),
     path("new/", submit.choose, name="choose"),

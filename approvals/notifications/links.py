@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 # A salt of its own, so no other signed value of the project is accepted as a link.
 ACTION_SALT = "approvals.notifications.action-link"
@@ -19,19 +19,13 @@ def absolute(path: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
-def _reverse_or(name: str, pk: int, fallback: str) -> str:
-    try:
-        return reverse(name, args=[pk])
-    except NoReverseMatch:
-        return fallback
-
-
 def request_url(request_id: int) -> str:
-    return absolute(_reverse_or("approvals:request_detail", request_id, f"/requests/{request_id}/"))
+    return absolute(reverse("approvals:request", args=[request_id]))
 
 
 def task_url(task_id: int) -> str:
-    return absolute(_reverse_or("approvals:task_detail", task_id, f"/tasks/{task_id}/"))
+    """The task's link: it leads to its request's page, at the task."""
+    return absolute(reverse("approvals:task", args=[task_id]))
 
 
 class LinkError(Exception):

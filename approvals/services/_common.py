@@ -128,7 +128,7 @@ def clean_request_inputs(recipe: Recipe, inputs: Any) -> dict[str, Any]:
         cleaned = clean_inputs(recipe, inputs)
     except InputError as exc:
         raise InvalidInput(str(exc), code="invalid_inputs", faults=exc.faults) from exc
-    people = {spec.name: cleaned[spec.name] for spec in recipe.inputs if spec.type == "user"}
+    people = {spec.name: cleaned.get(spec.name) for spec in recipe.inputs if spec.type == "user"}
     people = {k: v for k, v in people.items() if v}
     if people:
         known = set(

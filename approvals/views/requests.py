@@ -11,7 +11,8 @@ from django.db import connection
 from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
@@ -26,7 +27,7 @@ from approvals.forms import (
     DecisionForm,
     RequestFilterForm,
 )
-from approvals.models import Request, Workflow
+from approvals.models import Request, Task, Workflow
 from audit.models import AuditEvent
 
 from .common import input_rows, names_for, recipe_of, summary
@@ -133,6 +134,21 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
     except NotFound as exc:
         return not_found(request, exc.message)
     return render(request, "approvals/request_detail.html", detail_context(request, req))
+
+
+@login_required
+@require_GET
+def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
+    """A task's link (messages carry it): its request's page, at the task. Someone
+    who may not see the request gets the same 404 as for a task that does not exist."""
+    request_id = Task.objects.filter(pk=task_id).values_list("request_id", flat=True).first()
+    if request_id is None:
+        return not_found(request, f"No task {task_id}.")
+    try:
+        req = selectors.request_for(request.user, request_id)
+    except NotFound:
+        return not_found(request, f"No task {task_id}.")
+    return redirect(f"{reverse('approvals:request', args=[req.pk])}#task-{task_id}")
 
 
 def detail_context(request: HttpRequest, req: Request, **extra: Any) -> dict[str, Any]:

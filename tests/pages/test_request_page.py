@@ -190,3 +190,21 @@ def test_a_viewer_who_may_not_attach_gets_no_upload_form(make_po, as_user, reque
         f"/requests/{req.pk}/").content.decode()
     html = as_user(procurement_auditor).get(f"/requests/{req.pk}/").content.decode()
     assert 'enctype="multipart/form-data"' not in html
+
+
+
+def test_a_task_link_leads_to_its_request_page_and_is_a_404_for_others(
+    make_po, as_user, manager, outsider
+):
+    from approvals.notifications.links import task_url
+
+    req = make_po(amount="100.00")
+    task = open_task(req)
+    assert task_url(task.pk).endswith(f"/tasks/{task.pk}/")
+    client = as_user(manager)
+    response = client.get(f"/tasks/{task.pk}/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/requests/{req.pk}/#task-{task.pk}"
+    assert f'id="task-{task.pk}"' in client.get(response["Location"]).content.decode()
+    assert as_user(outsider).get(f"/tasks/{task.pk}/").status_code == 404
+    assert client.get("/tasks/999999999/").status_code == 404

@@ -65,6 +65,20 @@ def test_an_unknown_person_is_refused_on_the_server(every_type, as_user, request
     assert Request.objects.count() == 0
 
 
+def test_an_optional_person_may_be_left_out_through_the_api(every_type, requester):
+    """It used to be a 500 (KeyError in clean_request_inputs)."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(requester)
+    response = api.post(
+        "/api/v1/requests/", {"workflow": "every_type", "inputs": {"amount": "10", "kind": "a"}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert Request.objects.get().inputs.get("backup") in (None, "")
+
+
 def test_engine_faults_are_attached_to_their_fields(every_type, as_user, requester):
     # The form lets a huge amount through (no max in the recipe); the engine refuses it,
     # and its fault (path "inputs.budget") lands on the budget field.
