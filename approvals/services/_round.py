@@ -8,6 +8,8 @@ read from the database once per request and then kept up to date in memory: each
 list is always what the query would return. When a save does not carry what the
 list needs (a new assignee whose person is not loaded), the request is forgotten
 and read again at the next use. Outside ``tracking()`` every call queries.
+Inside it, tasks change through ``save()`` only: a queryset ``update()`` sends no
+signal (the engine tests compare every read with the database).
 """
 
 from __future__ import annotations
