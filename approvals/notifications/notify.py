@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
@@ -53,6 +53,48 @@ def notify(
     here, and written with the others of the call when the block ends."""
     if kind not in Kind.values:
         raise ValueError(f"unknown notification kind {kind!r}")
+    rows = _rows(kind=kind, request=request, recipients=recipients, task=task, extra=extra,
+                 wants_digest=_wants_digest)
+    collected = getattr(_collecting, "rows", None)
+    if collected is not None:
+        collected.extend(rows)
+    else:
+        _write(rows)
+
+
+def notify_many(messages: list[tuple[str, Request, Task | None, list[Person]]]) -> None:
+    """Many ``notify(kind=, request=, task=, recipients=)`` calls, given as
+    ``(kind, request, task, recipients)``, writing the very same rows: inside one
+    ``batch()`` (one collapse query, one INSERT, one after-commit hand-off), with
+    who takes reminders as a digest read once for all (the SLA sweep's batches)."""
+    reminded = {
+        p.pk for kind, _, _, people in messages if kind == Kind.TASK_REMINDER
+        for p in people if p is not None
+    }
+    digest = set(
+        NotificationPreference.objects.filter(person__in=reminded, reminder_digest=True)
+        .values_list("person_id", flat=True)
+    ) if reminded else set()
+    with batch():
+        for kind, request, task, recipients in messages:
+            if kind not in Kind.values:
+                raise ValueError(f"unknown notification kind {kind!r}")
+            _collecting.rows.extend(
+                _rows(kind=kind, request=request, recipients=recipients, task=task, extra=None,
+                      wants_digest=lambda person: person.pk in digest)
+            )
+
+
+def _rows(
+    *,
+    kind: str,
+    request: Request,
+    recipients: list[Person],
+    task: Task | None,
+    extra: dict[str, Any] | None,
+    wants_digest: Callable[[Person], bool],
+) -> list[Outbox]:
+    """The outbox rows of one ``notify`` call (unsaved)."""
     now = timezone.now()
     extra = _enrich(kind=kind, request=request, task=task, extra=dict(extra or {}))
     payload = snapshot(kind=kind, request=request, task=task, extra=extra, now=now)
@@ -64,7 +106,7 @@ def notify(
         if person is None or person.pk in seen or not person.is_active:
             continue
         seen.add(person.pk)
-        digest = kind == Kind.TASK_REMINDER and _wants_digest(person)
+        digest = kind == Kind.TASK_REMINDER and wants_digest(person)
         for channel in channels_for(person):
             rows.append(
                 Outbox(
@@ -93,12 +135,7 @@ def notify(
                 next_attempt_at=now,
             )
         )
-
-    collected = getattr(_collecting, "rows", None)
-    if collected is not None:
-        collected.extend(rows)
-    else:
-        _write(rows)
+    return rows
 
 
 # The rows collected by the batch() open in this thread, if any.

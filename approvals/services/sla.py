@@ -13,7 +13,7 @@ from django.utils import timezone
 from approvals.choices import RequestState, TaskState
 from approvals.errors import InvalidInput
 from approvals.models import Request, Task
-from approvals.notifications.notify import notify
+from approvals.notifications.notify import notify, notify_many
 from approvals.planning import (
     Routed,
     next_rung,
@@ -23,7 +23,7 @@ from approvals.recipes import (
     SLA,
     ApproverRef,
 )
-from approvals.services._bulk import Event, Message, notify_many, record_events
+from approvals.services._bulk import Event, record_events
 from approvals.services._common import (
     SLA_ACTOR,
     close_open_tasks,
@@ -312,18 +312,18 @@ def _act_in_bulk(
 
     # The events and messages, in the order the one-at-a-time path writes them.
     events: list[Event] = []
-    messages: list[Message] = []
+    messages: list[tuple] = []  # notify_many's (kind, request, task, recipients)
     for request, task, rung in work:
         if rung == REMIND:
             events.append(
                 Event(request, "reminder_sent", SLA_ACTOR, task_info(task), snapshots.take(request))
             )
-            messages.append(Message("task_reminder", request, task, [task.assignee]))
+            messages.append(("task_reminder", request, task, [task.assignee]))
             batch.acted[task.pk] = ["reminded"]
         elif rung == ESCALATE:
             new, ref, target = escalations[task.pk]
             snapshots.replaced(request, task, new)
-            messages.append(Message("task_assigned", request, new, [new.assignee]))
+            messages.append(("task_assigned", request, new, [new.assignee]))
             events.append(
                 Event(
                     request,
@@ -333,7 +333,7 @@ def _act_in_bulk(
                     snapshots.take(request),
                 )
             )
-            messages.append(Message("task_escalated", request, new, [new.assignee, task.assignee]))
+            messages.append(("task_escalated", request, new, [new.assignee, task.assignee]))
             batch.acted[task.pk] = ["escalated"]
         if task.sla_next_at is not None and task.sla_next_at <= now:
             batch.left_due.add(task.pk)
