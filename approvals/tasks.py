@@ -22,6 +22,13 @@ def deliver_outbox(outbox_id: int) -> str:
     return delivery.deliver(outbox_id)
 
 
+@shared_task(name="approvals.tasks.deliver_outbox_many", ignore_result=True, acks_late=True)
+def deliver_outbox_many(outbox_ids: list[int]) -> list[str]:
+    """Deliver a chunk of outbox rows, one after another, each claimed on its own
+    (a chunk run twice, after a worker died, sends each message once)."""
+    return [delivery.deliver(outbox_id) for outbox_id in outbox_ids]
+
+
 @shared_task(name="approvals.tasks.requeue_outbox", ignore_result=True)
 def requeue_outbox() -> str:
     """Every minute (beat): hand the broker what never reached it and due retries."""

@@ -267,6 +267,9 @@ SLACK_RESPONSE_URL_PREFIXES = env.list(
 TEAMS_WEBHOOK_URL = env.str("TEAMS_WEBHOOK_URL", default="")
 # Messages to one person about one request within this window go out as one.
 NOTIFY_COLLAPSE_SECONDS = env.int("NOTIFY_COLLAPSE_SECONDS", default=60)
+# Outbox rows due now are handed to Celery in messages of up to this many ids (a
+# worker delivers a message's rows one after another).
+NOTIFY_HANDOFF_CHUNK = env.int("NOTIFY_HANDOFF_CHUNK", default=20)
 # The local hour (TIME_ZONE) at which daily reminder digests go out.
 NOTIFY_DIGEST_HOUR = env.int("NOTIFY_DIGEST_HOUR", default=8)
 # One-click action links in messages expire after this many seconds.

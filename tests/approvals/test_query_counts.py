@@ -13,6 +13,7 @@ in these numbers.
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -101,6 +102,9 @@ def test_the_hand_off_after_commit_is_one_update_for_all_rows(
     monkeypatch.setattr(
         "approvals.tasks.deliver_outbox.apply_async", lambda args, **_: sent.append(args[0])
     )
+    monkeypatch.setattr(
+        "approvals.tasks.deliver_outbox_many.apply_async", lambda args, **_: sent.extend(args[0])
+    )
     request = services.submit(workflow_key="counted", requester=requester, inputs={"amount": "500"})
     decide(open_task(request, "manager"))
     with django_capture_on_commit_callbacks() as callbacks:
@@ -167,9 +171,46 @@ def test_delivery_batching_keeps_the_rows_a_failed_broker_left_pending(
         raise ConnectionError("broker down")
 
     monkeypatch.setattr("approvals.tasks.deliver_outbox.apply_async", refuse)
+    monkeypatch.setattr("approvals.tasks.deliver_outbox_many.apply_async", refuse)
     monkeypatch.setattr(delivery, "_broker_down_until", 0.0)
     with django_capture_on_commit_callbacks(execute=True):
         services.submit(workflow_key="counted", requester=requester, inputs={"amount": "5"})
     [row] = Outbox.objects.all()
     assert row.state == "pending"
     assert "broker unavailable" in row.last_error
+
+
+def test_rows_due_now_are_handed_over_in_chunks_and_each_is_sent_once(
+    counted, requester, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    """Up to NOTIFY_HANDOFF_CHUNK ids per message; a chunk run twice (a worker died
+    after sending) sends nothing again: each row is claimed on its own."""
+    from approvals.tasks import deliver_outbox_many
+
+    settings.NOTIFY_HANDOFF_CHUNK = 2
+    messages: list[list[int]] = []
+    monkeypatch.setattr(
+        "approvals.tasks.deliver_outbox.apply_async", lambda args, **_: messages.append([args[0]])
+    )
+    monkeypatch.setattr(
+        "approvals.tasks.deliver_outbox_many.apply_async",
+        lambda args, **_: messages.append(args[0]),
+    )
+    monkeypatch.setattr(delivery, "_broker_down_until", 0.0)
+    rows = [(pk, timezone.now()) for pk in _pending_rows(counted, requester, 5)]
+    delivery.enqueue_written(rows)
+    assert [len(m) for m in messages] == [2, 2, 1]
+    assert sorted(pk for m in messages for pk in m) == sorted(pk for pk, _ in rows)
+    states = Outbox.objects.filter(pk__in=[pk for pk, _ in rows]).values_list("state", flat=True)
+    assert set(states) == {"queued"}
+    first = deliver_outbox_many.run(messages[0])
+    again = deliver_outbox_many.run(messages[0])
+    assert "skipped" not in first and again == ["skipped", "skipped"]
+
+
+def _pending_rows(counted, requester, n: int) -> list[int]:
+    """n pending outbox rows (n requests submitted, hand-off not run)."""
+    for i in range(n):
+        services.submit(workflow_key="counted", requester=requester, inputs={"amount": str(i + 1)})
+    pending = Outbox.objects.filter(state="pending").order_by("pk")
+    return list(pending.values_list("pk", flat=True))[:n]
