@@ -31,32 +31,32 @@ from approvals.notifications import delivery  # noqa: E402
 def measured(label: str, due: int, run: Callable[[], sla.SweepResult]) -> dict[str, Any]:
     """One sweep: wall and CPU seconds, the SQL statements it sent, and how much of
     the time went to the after-commit hand-off of outbox rows to Celery
-    (``delivery.enqueue``, counted in the totals too)."""
+    (``delivery._hand_over``, where every hand-off ends; counted in the totals too)."""
     statements = 0
     handoff = {"seconds": 0.0, "rows": 0}
-    enqueue = delivery.enqueue
+    hand_over = delivery._hand_over
 
     def count(execute, sql, params, many, context):
         nonlocal statements
         statements += 1
         return execute(sql, params, many, context)
 
-    def timed_enqueue(ids: list[int], **kwargs: Any) -> int:
+    def timed_hand_over(rows: list[Any], now: Any) -> int:
         start = time.perf_counter()
         try:
-            return enqueue(ids, **kwargs)
+            return hand_over(rows, now)
         finally:
             handoff["seconds"] += time.perf_counter() - start
-            handoff["rows"] += len(ids)
+            handoff["rows"] += len(rows)
 
-    delivery.enqueue = timed_enqueue  # the engine imports it when it needs it
+    delivery._hand_over = timed_hand_over
     try:
         with connection.execute_wrapper(count):
             start, cpu = time.perf_counter(), time.process_time()
             result = run()
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
-        delivery.enqueue = enqueue
+        delivery._hand_over = hand_over
     acted = len(result.acted)
     return {
         "sweep": label,
