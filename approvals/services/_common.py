@@ -86,16 +86,25 @@ def snapshot(request: Request) -> dict[str, Any]:
 
 
 def log_event(request: Request, event_type: str, actor: Actor, **payload: Any) -> None:
-    record_event(
-        event_type=event_type,
-        actor=actor,
-        request_id=request.pk,
-        workflow_key=request.workflow.key,
-        workflow_version=request.workflow_version.number,
-        payload=payload,
-        snapshot=snapshot(request),
-        inputs=request.inputs,
-    )
+    record_event(**event_fields(request, event_type, actor, payload, snapshot(request)))
+
+
+def event_fields(
+    request: Request, event_type: str, actor: Actor, payload: dict[str, Any],
+    snap: dict[str, Any],
+) -> dict[str, Any]:
+    """``record_event``'s arguments for an event of ``request`` (the SLA batches pass
+    many of them to ``record_events``, with snapshots they keep themselves)."""
+    return {
+        "event_type": event_type,
+        "actor": actor,
+        "request_id": request.pk,
+        "workflow_key": request.workflow.key,
+        "workflow_version": request.workflow_version.number,
+        "payload": payload,
+        "snapshot": snap,
+        "inputs": request.inputs,
+    }
 
 
 def actor_of(person: Person, *, via: str, task: Task | None = None) -> Actor:

@@ -23,17 +23,17 @@ from approvals.recipes import (
     SLA,
     ApproverRef,
 )
-from approvals.services._bulk import Event, record_events
 from approvals.services._common import (
     SLA_ACTOR,
     close_open_tasks,
+    event_fields,
     lock_request,
     log_event,
     open_pair,
     task_info,
 )
 from approvals.services.flow import advance, hand_over, replacement
-from audit.services import SYSTEM
+from audit.services import SYSTEM, record_events
 from orgchart.models import Person
 
 # The rungs of a task, most severe first: at most one acts per task and sweep.
@@ -311,12 +311,13 @@ def _act_in_bulk(
     Task.objects.bulk_create([new for new, _, _ in escalations.values()])
 
     # The events and messages, in the order the one-at-a-time path writes them.
-    events: list[Event] = []
+    events: list[dict[str, Any]] = []  # audit.services.record_events' items
     messages: list[tuple] = []  # notify_many's (kind, request, task, recipients)
     for request, task, rung in work:
         if rung == REMIND:
             events.append(
-                Event(request, "reminder_sent", SLA_ACTOR, task_info(task), snapshots.take(request))
+                event_fields(request, "reminder_sent", SLA_ACTOR, task_info(task),
+                             snapshots.take(request))
             )
             messages.append(("task_reminder", request, task, [task.assignee]))
             batch.acted[task.pk] = ["reminded"]
@@ -325,7 +326,7 @@ def _act_in_bulk(
             snapshots.replaced(request, task, new)
             messages.append(("task_assigned", request, new, [new.assignee]))
             events.append(
-                Event(
+                event_fields(
                     request,
                     "task_escalated",
                     SLA_ACTOR,

@@ -27,7 +27,7 @@ from approvals.forms import (
     DecisionForm,
     RequestFilterForm,
 )
-from approvals.models import Request, Task, Workflow
+from approvals.models import Request, Workflow
 from audit.models import AuditEvent
 
 from .common import input_rows, names_for, recipe_of, summary
@@ -141,14 +141,15 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
 def task_detail(request: HttpRequest, task_id: int) -> HttpResponse:
     """A task's link (messages carry it): its request's page, at the task. Someone
     who may not see the request gets the same 404 as for a task that does not exist."""
-    request_id = Task.objects.filter(pk=task_id).values_list("request_id", flat=True).first()
+    request_id = (
+        selectors.tasks_visible_to(request.user)
+        .filter(pk=task_id)
+        .values_list("request_id", flat=True)
+        .first()
+    )
     if request_id is None:
         return not_found(request, f"No task {task_id}.")
-    try:
-        req = selectors.request_for(request.user, request_id)
-    except NotFound:
-        return not_found(request, f"No task {task_id}.")
-    return redirect(f"{reverse('approvals:request', args=[req.pk])}#task-{task_id}")
+    return redirect(f"{reverse('approvals:request', args=[request_id])}#task-{task_id}")
 
 
 def detail_context(request: HttpRequest, req: Request, **extra: Any) -> dict[str, Any]:
