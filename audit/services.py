@@ -5,11 +5,16 @@ locking the request row, so events of one request are appended one at a time;
 the unique (chain, seq) constraint turns any slip in that discipline into an
 error instead of a fork in the chain. Because of that lock, a chain's head is
 read from the database once per transaction and then remembered (see
-``_TransactionHeads``): a service writing five events pays one lookup.
+``_TransactionHeads``): a service writing five events pays one lookup. Inside a
+``deferred()`` block (every engine service call is one), ``append_event`` keeps
+the events and the block's end inserts them with one statement.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,9 +31,11 @@ __all__ = [
     "GENESIS_HASH",
     "SYSTEM",
     "Actor",
+    "append_event",
     "canonical_json",
     "chain_for",
     "compute_hash",
+    "deferred",
     "normalize",
     "record_event",
     "record_events",
@@ -176,21 +183,14 @@ def record_event(
     serializes writers of this chain (the request row, or the workflow row for
     publishing). ``chain`` overrides the default (``request:<id>`` or
     ``workflow:<key>``) for the audit trail's own chains (``archive``)."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        # An event outside a transaction could outlive the change it describes.
-        raise RuntimeError("record_event must run inside the caller's transaction")
-    chain = chain or chain_for(request_id=request_id, workflow_key=workflow_key)
-    heads = _transaction_heads(connection)
-    head = heads.heads.get(chain)
-    last_seq, last_hash = head if head is not None else _stored_head(connection, chain)
-    event = _chained(
-        chain, last_seq, last_hash, event_type=event_type, actor=actor, request_id=request_id,
-        workflow_key=workflow_key, workflow_version=workflow_version, payload=payload,
-        snapshot=snapshot, inputs=inputs, at=at, imported=imported,
+    _require_transaction("record_event")
+    _flush_deferred()
+    event = _unplaced(
+        event_type=event_type, actor=actor, request_id=request_id, workflow_key=workflow_key,
+        workflow_version=workflow_version, payload=payload, snapshot=snapshot, inputs=inputs,
+        at=at, imported=imported,
     )
-    event.save(force_insert=True)
-    heads.heads[chain] = (event.seq, event.hash)
+    [event] = _append([(chain or event.chain, event)], bulk=False)
     return event
 
 
@@ -200,32 +200,100 @@ def record_events(events: list[dict[str, Any]]) -> list[AuditEvent]:
     many ``record_event`` calls would write. Same rule: inside the caller's
     transaction, which holds the locks of every chain named. The heads of chains
     this transaction has not touched yet are read in one query per tier."""
+    _require_transaction("record_events")
+    _flush_deferred()
+    placed = []
+    for kwargs in events:
+        event = _unplaced(**{k: v for k, v in kwargs.items() if k != "chain"})
+        placed.append((kwargs.get("chain") or event.chain, event))
+    return _append(placed, bulk=True)
+
+
+class _Deferred(threading.local):
+    """Per thread: the events of the open ``deferred()`` blocks, innermost last."""
+
+    def __init__(self) -> None:
+        self.blocks: list[list[tuple[str, AuditEvent]]] = []
+
+
+_deferred = _Deferred()
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Inside this block ``append_event`` keeps its events and the block's end
+    appends them all with one INSERT (one head lookup per chain), still inside the
+    caller's transaction: a service's four events cost one statement, not four.
+
+    Each event is built when it is appended (its time, its normalized copies of
+    payload, snapshot and inputs), so it records the moment it describes. If the
+    block raises, its events are dropped with the rest of its work. Any other
+    write to the trail meanwhile (``record_event``, ``record_events``, a nested
+    block) first appends what is pending, so a chain keeps the order of events."""
+    _flush_deferred()
+    _deferred.blocks.append([])
+    try:
+        yield
+    except BaseException:
+        _deferred.blocks.pop()
+        raise
+    pending = _deferred.blocks.pop()
+    if pending:
+        _append(pending, bulk=True)
+
+
+def append_event(**kwargs: Any) -> None:
+    """``record_event``, deferred to the end of the enclosing ``deferred()`` block
+    when there is one (immediate otherwise)."""
+    if not _deferred.blocks:
+        record_event(**kwargs)
+        return
+    _require_transaction("append_event")
+    chain = kwargs.pop("chain", None)
+    event = _unplaced(**kwargs)
+    _deferred.blocks[-1].append((chain or event.chain, event))
+
+
+def _flush_deferred() -> None:
+    """Append the innermost block's pending events now (only the innermost can have
+    any: opening a block flushes the one around it)."""
+    if _deferred.blocks and _deferred.blocks[-1]:
+        pending = list(_deferred.blocks[-1])
+        _deferred.blocks[-1].clear()
+        _append(pending, bulk=True)
+
+
+def _require_transaction(what: str) -> None:
+    if not transaction.get_connection().in_atomic_block:
+        # An event outside a transaction could outlive the change it describes.
+        raise RuntimeError(f"{what} must run inside the caller's transaction")
+
+
+def _append(events: list[tuple[str, AuditEvent]], *, bulk: bool) -> list[AuditEvent]:
+    """Give each (chain, unplaced event) its place after its chain's head, in order,
+    and insert them: with ``bulk``, one INSERT for all."""
     connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        raise RuntimeError("record_events must run inside the caller's transaction")
     heads = _transaction_heads(connection)
-    chains = [
-        e.get("chain") or chain_for(request_id=e.get("request_id"),
-                                    workflow_key=e.get("workflow_key", ""))
-        for e in events
-    ]
-    unknown = set(chains) - heads.heads.keys()
-    if unknown:
+    unknown = {chain for chain, _ in events} - heads.heads.keys()
+    if len(unknown) == 1:
+        [chain] = unknown
+        heads.heads[chain] = _stored_head(connection, chain)
+    elif unknown:
         heads.heads.update(_stored_heads(unknown))
-    rows = []
-    for chain, kwargs in zip(chains, events, strict=True):
+    for chain, event in events:
         last_seq, last_hash = heads.heads.get(chain, (0, GENESIS_HASH))
-        kwargs = {k: v for k, v in kwargs.items() if k != "chain"}
-        row = _chained(chain, last_seq, last_hash, **kwargs)
-        heads.heads[chain] = (row.seq, row.hash)
-        rows.append(row)
-    return AuditEvent.objects.bulk_create(rows)
+        event.chain, event.seq, event.prev_hash = chain, last_seq + 1, last_hash
+        event.hash = compute_hash(event)
+        heads.heads[chain] = (event.seq, event.hash)
+    rows = [event for _, event in events]
+    if bulk:
+        return AuditEvent.objects.bulk_create(rows)
+    for event in rows:
+        event.save(force_insert=True)
+    return rows
 
 
-def _chained(
-    chain: str,
-    last_seq: int,
-    last_hash: str,
+def _unplaced(
     *,
     event_type: str,
     actor: Actor,
@@ -238,11 +306,11 @@ def _chained(
     at: datetime | None = None,
     imported: bool = False,
 ) -> AuditEvent:
-    """The (unsaved) event that follows ``(last_seq, last_hash)`` on ``chain``."""
-    event = AuditEvent(
+    """The (unsaved) event, on its default chain but not yet placed on it: seq,
+    prev_hash and hash are set by ``_append``."""
+    return AuditEvent(
         at=at or timezone.now(),
-        chain=chain,
-        seq=last_seq + 1,
+        chain=chain_for(request_id=request_id, workflow_key=workflow_key),
         request_id=request_id,
         workflow_key=workflow_key,
         workflow_version=workflow_version,
@@ -254,7 +322,4 @@ def _chained(
         snapshot=normalize(snapshot or {}),
         inputs=normalize(inputs or {}),
         imported=imported,
-        prev_hash=last_hash,
     )
-    event.hash = compute_hash(event)
-    return event

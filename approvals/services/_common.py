@@ -21,7 +21,8 @@ from approvals.recipes import (
     clean_inputs,
 )
 from approvals.services._round import known_round_tasks, round_tasks, tracking
-from audit.services import Actor, record_event
+from audit.services import Actor, append_event
+from audit.services import deferred as audit_deferred
 from orgchart.models import Person
 
 MAX_COMMENT = 10_000
@@ -30,9 +31,10 @@ MAX_COMMENT = 10_000
 @contextmanager
 def service_transaction() -> Iterator[None]:
     """The one transaction of a service call. Inside it the round's tasks are read
-    once and kept up to date (snapshots, quorum), and notifications are collected
-    and written together at the end, still inside the transaction."""
-    with transaction.atomic(), tracking(), notify_batch():
+    once and kept up to date (snapshots, quorum), and audit events and
+    notifications are collected and written together at the end, still inside the
+    transaction (audit first: ``audit.services.deferred``)."""
+    with transaction.atomic(), tracking(), notify_batch(), audit_deferred():
         yield
 
 
@@ -86,7 +88,7 @@ def snapshot(request: Request) -> dict[str, Any]:
 
 
 def log_event(request: Request, event_type: str, actor: Actor, **payload: Any) -> None:
-    record_event(**event_fields(request, event_type, actor, payload, snapshot(request)))
+    append_event(**event_fields(request, event_type, actor, payload, snapshot(request)))
 
 
 def event_fields(

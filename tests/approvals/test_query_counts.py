@@ -6,8 +6,8 @@ parallel step opens for a role of three), one board member approves (quorum
 "any": the other two tasks are cancelled and the request is approved). The
 bounds count every statement inside the service's transaction (here a savepoint:
 the test's transaction is around it); the hand-off to the broker after commit is
-counted on its own. The audit writer's chain-head lookups (one per event) are
-in these numbers.
+counted on its own. The audit writer's chain-head lookup (one per chain and
+transaction) and its one INSERT for all of a call's events are in these numbers.
 """
 
 from __future__ import annotations
@@ -67,29 +67,28 @@ def decide(task: Task) -> Task:
 def test_submit_and_every_decision_stay_within_their_query_bounds(
     counted, requester, django_assert_max_num_queries
 ):
-    # SAVEPOINT, insert, 3 events (chain head + insert each; the first also looks
-    # in the archive), manager + absence, update, task insert, outbox: collapse +
-    # insert, RELEASE.
-    with django_assert_max_num_queries(18):
+    # SAVEPOINT, insert, manager + absence, update, task insert, 3 events (chain
+    # head, one insert), outbox: collapse + insert, RELEASE.
+    with django_assert_max_num_queries(13):
         request = services.submit(
             workflow_key="counted", requester=requester, inputs={"amount": "500"}
         )
 
-    # Lock request and task, decision, task update, round's tasks, 4 events,
-    # role + members + cursor + absence, request update, task insert, outbox x2.
+    # Lock request and task, decision, task update, round's tasks, role + members +
+    # cursor + absence, request update, task insert, 4 events (head, insert), outbox x2.
     task = open_task(request, "manager")
-    with django_assert_max_num_queries(23):
+    with django_assert_max_num_queries(17):
         decide(task)
 
     # As above, with three members' tasks and one outbox INSERT for the three.
     task = open_task(request, "finance")
-    with django_assert_max_num_queries(28):
+    with django_assert_max_num_queries(18):
         decide(task)
     assert Outbox.objects.filter(kind="task_assigned", task__step_id="board").count() == 3
 
     # The step closes (two tasks cancelled), the request is approved.
     task = Task.objects.filter(request=request, step_id="board").select_related("assignee")[0]
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(16):
         decide(task)
     request.refresh_from_db()
     assert request.state == "approved"
