@@ -34,6 +34,7 @@ from approvals.services._common import (
 )
 from approvals.services.flow import advance, hand_over, replacement
 from audit.services import SYSTEM, record_events
+from orgchart.chart import Chart, Wanted, chart_for
 from orgchart.models import Person
 
 # The rungs of a task, most severe first: at most one acts per task and sweep.
@@ -56,17 +57,24 @@ def _due_rung(task: Task, sla: SLA | None, now: datetime) -> str | None:
     return None
 
 
-def _escalation_target(request: Request, task: Task) -> tuple[ApproverRef, Routed]:
+def _escalation_ref(request: Request, task: Task) -> ApproverRef:
     sla = _sla_of(request, task)
-    ref = (sla.escalate_to if sla else None) or ApproverRef(
+    return (sla.escalate_to if sla else None) or ApproverRef(
         kind="approver_manager", raw="{{ approver.manager }}", depth=1
     )
+
+
+def _escalation_target(
+    request: Request, task: Task, *, chart: Chart | None = None
+) -> tuple[ApproverRef, Routed]:
+    ref = _escalation_ref(request, task)
     target = route(
         ref,
         recipe=request.workflow_version.recipe,
         requester=request.requester,
         inputs=request.inputs,
         approver=task.assignee,
+        chart=chart,
     )[0]
     return ref, target
 
@@ -276,8 +284,15 @@ def _act_in_bulk(
     work: list[tuple[Request, Task, str | None]], *, now: datetime, batch: SlaBatch
 ) -> None:
     """Remind and escalate, task by task in memory, then write with one statement
-    per kind of change. ``work`` is in the order a one-at-a-time sweep acts."""
+    per kind of change. ``work`` is in the order a one-at-a-time sweep acts. The
+    escalations resolve their targets against one org chart, read for all of them
+    in a few queries."""
     snapshots = _RoundSnapshots({request.pk: request for request, _, _ in work})
+    chart = chart_for(
+        Wanted(_escalation_ref(request, task), request.requester, request.inputs, task.assignee)
+        for request, task, rung in work
+        if rung == ESCALATE
+    )
     changed: dict[str, list[Task]] = {"reminded": [], "escalated": [], "corrected": []}
     escalations: dict[int, tuple[Task, ApproverRef, Routed]] = {}
     for request, task, rung in work:
@@ -286,7 +301,7 @@ def _act_in_bulk(
             task.sla_next_at = next_rung(task)
             changed["reminded"].append(task)
         elif rung == ESCALATE:
-            ref, target = _escalation_target(request, task)
+            ref, target = _escalation_target(request, task, chart=chart)
             Task.escalate(task)
             task.decided_at = now
             task.sla_next_at = None
