@@ -39,6 +39,8 @@ from orgchart.models import Person
 
 # The rungs of a task, most severe first: at most one acts per task and sweep.
 AUTO, ESCALATE, REMIND = "auto", "escalate", "remind"
+# The task fields that hold the times of its rungs.
+RUNG_COLUMNS = ("remind_at", "escalate_at", "auto_action_at")
 
 
 def _sla_of(request: Request, task: Task) -> SLA | None:
@@ -65,10 +67,9 @@ def _escalation_ref(request: Request, task: Task) -> ApproverRef:
 
 
 def _escalation_target(
-    request: Request, task: Task, *, chart: Chart | None = None
-) -> tuple[ApproverRef, Routed]:
-    ref = _escalation_ref(request, task)
-    target = route(
+    request: Request, task: Task, ref: ApproverRef, *, chart: Chart | None = None
+) -> Routed:
+    return route(
         ref,
         recipe=request.workflow_version.recipe,
         requester=request.requester,
@@ -76,7 +77,6 @@ def _escalation_target(
         approver=task.assignee,
         chart=chart,
     )[0]
-    return ref, target
 
 
 def _escalation_notes(task: Task, target: Routed, now: datetime) -> list[str]:
@@ -96,7 +96,8 @@ def _escalation_payload(task: Task, new: Task, ref: ApproverRef, target: Routed)
 
 
 def _escalate(request: Request, task: Task, *, now: datetime) -> Task:
-    ref, target = _escalation_target(request, task)
+    ref = _escalation_ref(request, task)
+    target = _escalation_target(request, task, ref)
     new = hand_over(
         request,
         task,
@@ -288,8 +289,11 @@ def _act_in_bulk(
     escalations resolve their targets against one org chart, read for all of them
     in a few queries."""
     snapshots = _RoundSnapshots({request.pk: request for request, _, _ in work})
+    refs = {
+        task.pk: _escalation_ref(request, task) for request, task, rung in work if rung == ESCALATE
+    }
     chart = chart_for(
-        Wanted(_escalation_ref(request, task), request.requester, request.inputs, task.assignee)
+        Wanted(refs[task.pk], request.requester, request.inputs, task.assignee)
         for request, task, rung in work
         if rung == ESCALATE
     )
@@ -301,7 +305,8 @@ def _act_in_bulk(
             task.sla_next_at = next_rung(task)
             changed["reminded"].append(task)
         elif rung == ESCALATE:
-            ref, target = _escalation_target(request, task, chart=chart)
+            ref = refs[task.pk]
+            target = _escalation_target(request, task, ref, chart=chart)
             Task.escalate(task)
             task.decided_at = now
             task.sla_next_at = None
@@ -318,11 +323,9 @@ def _act_in_bulk(
             # Nothing due (another sweeper acted first): just make the next rung right.
             task.sla_next_at = next_rung(task)
             changed["corrected"].append(task)
-    # What is the same for every task is written with one plain UPDATE; only the next
-    # rung differs per task (bulk_update builds a CASE per task and field).
-    _update(changed["reminded"], reminded_at=now)
     _update(changed["escalated"], state=TaskState.ESCALATED, decided_at=now, sla_next_at=None)
-    Task.objects.bulk_update(changed["reminded"] + changed["corrected"], ["sla_next_at"])
+    _update_next_rungs(changed["reminded"], reminded_at=now)
+    _update_next_rungs(changed["corrected"])
     Task.objects.bulk_create([new for new, _, _ in escalations.values()])
 
     # The events and messages, in the order the one-at-a-time path writes them.
@@ -367,6 +370,22 @@ def _update(tasks: list[Task], **values: Any) -> None:
     )
     if updated != len(tasks):  # cannot happen under the locks; never write half a batch
         raise RuntimeError(f"sla: {len(tasks) - updated} task(s) changed under the batch's locks")
+
+
+def _update_next_rungs(tasks: list[Task], **values: Any) -> None:
+    """``_update`` with each task's own next rung (``sla_next_at``, set on the instance).
+    A next rung is always one of the task's rung times (``next_rung``), so one UPDATE
+    per rung column copies that column: a statement or two, where ``bulk_update``
+    would build a CASE arm per task."""
+    groups: dict[Any, list[Task]] = {}
+    for task in tasks:
+        column = next(
+            (c for c in RUNG_COLUMNS if task.sla_next_at and getattr(task, c) == task.sla_next_at),
+            None,
+        )
+        groups.setdefault(column or task.sla_next_at, []).append(task)
+    for source, group in groups.items():
+        _update(group, **values, sla_next_at=F(source) if isinstance(source, str) else source)
 
 
 class _RoundSnapshots:

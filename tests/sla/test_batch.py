@@ -49,9 +49,11 @@ steps:
 def world(settings, admins_role, requester, manager, grandboss, delegate):
     """Requests with every kind of bulk work due at ``now``: reminders (one to a
     person who wants a digest, one held by the collapse window, one over two
-    channels), escalations (to an away manager, so to their delegate; one with no
-    manager above, so to the fallback role) and a request with two tasks escalating
-    at once. A webhook subscription wants every kind."""
+    channels; one whose next rung is the automatic action, one with none left),
+    escalations (to an away manager, so to their delegate; one with no manager above,
+    so to the fallback role), a request with two tasks escalating at once, and a task
+    whose clock is behind with nothing due (corrected). A webhook subscription wants
+    every kind."""
     settings.SLACK_WEBHOOK_URL = "https://hooks.slack.test/x"
     panel = add_members(
         RoleFactory(name="panel"),
@@ -80,6 +82,19 @@ def world(settings, admins_role, requester, manager, grandboss, delegate):
             escalate_at=now + timedelta(hours=1),
             sla_next_at=now - timedelta(minutes=1),
         )
+    then_auto, last = submit(requester, "strict"), submit(requester, "gadget")
+    Task.objects.filter(request__in=[then_auto, last]).update(
+        remind_at=now - timedelta(minutes=1),
+        escalate_at=None,
+        sla_next_at=now - timedelta(minutes=1),
+    )
+    behind = submit(requester, "gadget")
+    Task.objects.filter(request=behind).update(
+        remind_at=now + timedelta(minutes=5),
+        escalate_at=now + timedelta(hours=1),
+        sla_next_at=now - timedelta(minutes=1),
+    )
+    remind += [then_auto, last, behind]
     escalate = [submit(requester, "strict"), submit(requester, "panel"), submit(asks_top, "strict")]
     Task.objects.filter(request__in=escalate).update(reminded_at=now - timedelta(minutes=30))
     # The reminder to the manager about the first request is held: one went out just now.
@@ -226,8 +241,8 @@ def test_a_batch_writes_what_one_task_at_a_time_writes(world):
         acted[task_id] = services.sla_act(task_id=task_id, now=now)
     one_by_one = written(requests, before)
 
-    assert batch.acted == acted
-    assert sorted(a for [a] in acted.values()) == ["escalated"] * 4 + ["reminded"] * 3
+    assert batch.acted == {task: actions for task, actions in acted.items() if actions}
+    assert sorted(acted.values()) == [[]] + [["escalated"]] * 4 + [["reminded"]] * 5
     assert batch.one_by_one == [] and batch.left_due == set()
     assert in_bulk["tasks"] == one_by_one["tasks"]
     assert in_bulk["events"] == one_by_one["events"]
