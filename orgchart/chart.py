@@ -70,12 +70,17 @@ class Chart:
             self._people[found.pk] = found
         return found
 
-    def usernames(self, usernames: Iterable[str]) -> None:
-        """Load many people by username in one query (``by_username`` then finds them)."""
-        known = {p.username for p in self._people.values() if p is not None}
-        missing = set(usernames) - known
+    def usernames(self, usernames: Iterable[str]) -> list[Person]:
+        """The people of these usernames who exist, those not read yet read in one query
+        (``by_username`` finds them then)."""
+        wanted = set(usernames)
+        found = [p for p in self._people.values() if p is not None and p.username in wanted]
+        missing = wanted - {p.username for p in found}
         if missing:
-            self.remember(self._people_qs().filter(username__in=missing))
+            read = list(self._people_qs().filter(username__in=missing))
+            self.remember(read)
+            found += read
+        return found
 
     def as_then(self, person: Person) -> Person | None:
         """The given person as the chart knew them (a past state when ``at`` is given)."""
@@ -182,8 +187,9 @@ def chart_for(wanted: Iterable[Wanted]) -> Chart:
     (``resolve(chart=...)`` for each, with the same results as one at a time)
     already loaded in a few queries per level of the longest manager climb and
     delegation chain, however many references: the people the references name,
-    their absences, their delegates' and so on. What a rare path still needs
-    (a climb past the requester's manager) is read on demand, and kept."""
+    their absences, their delegates' and so on. What only some paths need is read
+    on demand, and kept: the fallback role at the first fallback, a climb past the
+    requester's manager."""
     chart = Chart(None)
     wanted = list(wanted)
     chart.remember(w.requester for w in wanted)
@@ -206,8 +212,7 @@ def chart_for(wanted: Iterable[Wanted]) -> Chart:
         bosses = [(chart.manager(person), levels - 1) for person, levels in climbs]
         settled.extend(boss for boss, levels in bosses if levels == 0)
         climbs = [(boss, levels) for boss, levels in bosses if boss is not None and levels]
-    chart.usernames(n for n in named if isinstance(n, str) and n)
-    settled.extend(chart.by_username(n) for n in named if isinstance(n, str) and n)
+    settled.extend(chart.usernames(n for n in named if isinstance(n, str) and n))
     for name in sorted(roles):
         role = chart.role(name)
         settled.extend(chart.members(role) if role is not None else [])
