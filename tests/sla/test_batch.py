@@ -276,7 +276,7 @@ def escalation_due(requests: list[Request], now) -> None:
     )
 
 
-# Escalations of other kinds than the manager of the approver.
+# Escalations to other people than the manager of the approver.
 REVIEW = """
 workflow: review
 title: Review
@@ -288,27 +288,20 @@ steps:
     approver: "{{ inputs.reviewer }}"
     sla: {due: 1h, escalate_at: 100%, escalate_to: "{{ inputs.boss }}"}
 """
-HIGHER = """
-workflow: higher
-title: Two levels up
+
+
+def escalating_to(workflow: str, target: str) -> str:
+    """A recipe whose one step, assigned to the requester's manager, escalates to ``target``."""
+    return f"""
+workflow: {workflow}
+title: Escalates to {target}
 inputs:
-  amount: {type: money, required: true, min: 0}
-  vendor: {type: string}
+  amount: {{type: money, required: true, min: 0}}
+  vendor: {{type: string}}
 steps:
   - id: manager
-    approver: "{{ requester.manager }}"
-    sla: {due: 1h, escalate_at: 100%, escalate_to: "{{ approver.manager.manager }}"}
-"""
-TO_PANEL = """
-workflow: to_panel
-title: To the panel
-inputs:
-  amount: {type: money, required: true, min: 0}
-  vendor: {type: string}
-steps:
-  - id: manager
-    approver: "{{ requester.manager }}"
-    sla: {due: 1h, escalate_at: 100%, escalate_to: panel}
+    approver: "{{{{ requester.manager }}}}"
+    sla: {{due: 1h, escalate_at: 100%, escalate_to: "{target}"}}
 """
 
 
@@ -317,8 +310,8 @@ def tangle(settings, admins_role, grandboss):
     """Escalations whose targets take every path of resolution: a delegation chain,
     a cycle and a chain too deep (both to the fallback role, whose round robin turns),
     a manager who has left, nobody above, a delegate who is the requester, an absence
-    for other workflows only, the requester named as the target, two levels up, and a
-    role (round robin, one member away)."""
+    for other workflows only, the requester named as the target, two levels up, a
+    role (round robin, one member away), a person named (away) and nobody named."""
     settings.APPROVALS = {**settings.APPROVALS, "MAX_DELEGATION_HOPS": 2}
     add_members(admins_role, PersonFactory(username="admin2", manager=grandboss))
     people: dict[str, Person] = {}
@@ -347,8 +340,12 @@ def tangle(settings, admins_role, grandboss):
     panel = add_members(RoleFactory(name="panel"), person("pat"), person("pam"))
     away(people["pam"], people["vd"])
     assert panel.memberships.count() == 2
-    for source in (GADGET, REVIEW, HIGHER, TO_PANEL):
-        publish(source)
+    publish(GADGET)
+    publish(REVIEW)
+    publish(escalating_to("higher", "{{ approver.manager.manager }}"))
+    publish(escalating_to("to_panel", "panel"))
+    publish(escalating_to("to_a1", "user:a1"))
+    publish(escalating_to("to_nobody", "user:nobody"))
 
     def asks(case: str, target: str | None, workflow: str = "gadget") -> Request:
         approver = person(f"{case}_approver", target)
@@ -365,6 +362,8 @@ def tangle(settings, admins_role, grandboss):
         asks("panel1", "a3", "to_panel"),
         asks("panel2", "a3", "to_panel"),
         asks("panel3", "a3", "to_panel"),
+        asks("to_a1", "a3", "to_a1"),
+        asks("to_nobody", "a3", "to_nobody"),
     ]
     # The delegate of the target is the requester: the work goes up the requester's line.
     own_approver = person("own_approver", "own_t")
@@ -406,7 +405,7 @@ def test_escalations_through_absences_and_fallbacks_write_what_one_at_a_time_wri
     # The paths the tangle was made for were taken.
     escalated = [e[4] for e in one_by_one["events"] if e[2] == "task_escalated"]
     errors = sorted(p["fallback"]["error"] for p in escalated if p["fallback"])
-    assert errors == ["delegation_cycle", "delegation_too_deep", "no_approver"]
+    assert errors == ["delegation_cycle", "delegation_too_deep", "no_approver", "no_approver"]
     fallback_to = [p["assignee"] for p in escalated if p["fallback"]]
     assert set(fallback_to) == {"admin2", "grandboss"}  # round robin turned
     notes = " | ".join(n for t in one_by_one["tasks"] for n in (t[7] or {}).get("notes", []))
