@@ -25,6 +25,7 @@ from approvals.recipes import (
     evaluate_when,
     reads_requester,
 )
+from orgchart.chart import Chart
 from orgchart.models import Person
 from orgchart.resolution import Assignment, ResolutionError, resolve, resolve_fallback
 
@@ -71,9 +72,11 @@ def route(
     every_member: bool = False,
     at: datetime | None = None,
     advance: bool = True,
+    chart: Chart | None = None,
 ) -> list[Routed]:
     """Resolve one reference; a cycle, a chain too deep or nobody at all goes to the
-    workflow's fallback role, recorded, so a request never stalls silently."""
+    workflow's fallback role, recorded, so a request never stalls silently.
+    ``chart``: an org chart shared with other routings (``orgchart.chart.chart_for``)."""
     try:
         found = resolve(
             ref,
@@ -84,6 +87,7 @@ def route(
             workflow_key=recipe.workflow,
             at=at,
             advance=advance,
+            chart=chart,
         )
         if found:
             return [Routed(a) for a in found]
@@ -98,6 +102,7 @@ def route(
             workflow_key=recipe.workflow,
             at=at,
             advance=advance,
+            chart=chart,
         )
     except ResolutionError as exc:
         raise InvalidInput(

@@ -25,7 +25,9 @@ not yet in the chain, or an error.
 manager, activity, role memberships and absences as they were then). Without
 ``at`` the current tables are read, a handful of queries per resolution: one
 for the person, one per manager step, one for the absences of everyone at a
-step (batched for a role's members) and the round-robin cursor.
+step (batched for a role's members) and the round-robin cursor. Many
+resolutions made together (the SLA sweep's escalations) share one chart read
+in a few queries for all of them (``chart.chart_for``).
 """
 
 from __future__ import annotations
@@ -102,8 +104,10 @@ def max_delegation_hops() -> int:
 class _Resolver:
     """One resolution: the requester, the workflow and the chart it reads."""
 
-    def __init__(self, *, requester: Person, workflow_key: str, at: datetime | None):
-        self.chart = Chart(at)
+    def __init__(
+        self, *, requester: Person, workflow_key: str, at: datetime | None, chart: Chart | None
+    ):
+        self.chart = chart if chart is not None else Chart(at)
         self.workflow_key = workflow_key
         self.hops_allowed = max_delegation_hops()
         # The requester as the chart knew them, so "their manager" is the one of then.
@@ -372,14 +376,17 @@ def resolve(
     workflow_key: str = "",
     at: datetime | None = None,
     advance: bool = True,
+    chart: Chart | None = None,
 ) -> list[Assignment]:
     """Resolve one approver reference into assignments (one, or one per role
     member with ``every_member``). Raises ``NoApprover``, ``DelegationCycle`` or
     ``DelegationTooDeep``; the engine routes those to the fallback role.
 
     ``advance=False`` peeks at the round-robin cursor without moving it (simulate).
+    ``chart``: the org chart to read, shared with other resolutions (``chart.chart_for``),
+    instead of one read for this resolution as of ``at``.
     """
-    resolver = _Resolver(requester=requester, workflow_key=workflow_key, at=at)
+    resolver = _Resolver(requester=requester, workflow_key=workflow_key, at=at, chart=chart)
     kind = ref.kind
     if kind == "requester_manager":
         person = resolver.climb(requester, ref.depth, ref.raw)
@@ -408,7 +415,7 @@ def _every_member(resolver: _Resolver, role: str, members: list[Person]) -> list
     requester is left out unless alone; two members landing on the same person
     (both away to one delegate) give that person one task, not two."""
     others = [m for m in members if m.pk != resolver.requester.pk] or members[:1]
-    resolver.chart.prime(others)
+    resolver.chart.prime(others, requesters={resolver.requester.pk})
     found: list[Assignment] = []
     taken: set[int] = set()
     for member in others:
@@ -426,14 +433,16 @@ def resolve_fallback(
     workflow_key: str = "",
     at: datetime | None = None,
     advance: bool = True,
+    chart: Chart | None = None,
 ) -> Assignment:
     """Somebody who can act when a reference could not be resolved.
 
     The fallback role's next member (round robin), with the rules applied; if
     that fails, its first active member who is not away with a delegate; with
     nobody there, the first active superuser. ``NoApprover`` if none exists.
+    ``chart`` as for ``resolve``.
     """
-    resolver = _Resolver(requester=requester, workflow_key=workflow_key, at=at)
+    resolver = _Resolver(requester=requester, workflow_key=workflow_key, at=at, chart=chart)
     chart = resolver.chart
     try:
         role, members = resolver.role_members(role_name)
@@ -441,12 +450,14 @@ def resolve_fallback(
         role, members = None, []
         reason = f"fallback {exc}"
     if role is not None and members:
+        # Every member's absences at once: the pick's are needed, and all of them
+        # when it cannot act (and by the next fallback of a shared chart).
+        chart.load_absences(members)
         chosen = resolver.pick(role, members, advance=advance)
         try:
             return resolver.settle(chosen, role=role_name)
         except ResolutionError as exc:
             reason = f"fallback role {role_name!r}: {exc}"
-        chart.load_absences(members)
         for member in members:
             if (
                 member.pk != resolver.requester.pk

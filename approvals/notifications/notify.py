@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from .channels import channel_available
 from .choices import PERSON_CHANNELS, Channel, Kind, OutboxState
-from .links import request_url, task_url
+from .links import Links
 from .models import NotificationPreference, Outbox, WebhookSubscription
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def notify(
     if kind not in Kind.values:
         raise ValueError(f"unknown notification kind {kind!r}")
     rows = _rows(kind=kind, request=request, recipients=recipients, task=task, extra=extra,
-                 wants_digest=_wants_digest)
+                 wants_digest=_wants_digest, links=Links())
     collected = getattr(_collecting, "rows", None)
     if collected is not None:
         collected.extend(rows)
@@ -66,7 +66,8 @@ def notify_many(messages: list[tuple[str, Request, Task | None, list[Person]]]) 
     """Many ``notify(kind=, request=, task=, recipients=)`` calls, given as
     ``(kind, request, task, recipients)``, writing the very same rows: inside one
     ``batch()`` (one collapse query, one INSERT, one after-commit hand-off), with
-    who takes reminders as a digest read once for all (the SLA sweep's batches)."""
+    who takes reminders as a digest read once for all and the links' URLs reversed
+    once for all (the SLA sweep's batches)."""
     reminded = {
         p.pk for kind, _, _, people in messages if kind == Kind.TASK_REMINDER
         for p in people if p is not None
@@ -75,13 +76,14 @@ def notify_many(messages: list[tuple[str, Request, Task | None, list[Person]]]) 
         NotificationPreference.objects.filter(person__in=reminded, reminder_digest=True)
         .values_list("person_id", flat=True)
     ) if reminded else set()
+    links = Links()
     with batch():
         for kind, request, task, recipients in messages:
             if kind not in Kind.values:
                 raise ValueError(f"unknown notification kind {kind!r}")
             _collecting.rows.extend(
                 _rows(kind=kind, request=request, recipients=recipients, task=task, extra=None,
-                      wants_digest=lambda person: person.pk in digest)
+                      wants_digest=lambda person: person.pk in digest, links=links)
             )
 
 
@@ -93,11 +95,12 @@ def _rows(
     task: Task | None,
     extra: dict[str, Any] | None,
     wants_digest: Callable[[Person], bool],
+    links: Links,
 ) -> list[Outbox]:
     """The outbox rows of one ``notify`` call (unsaved)."""
     now = timezone.now()
     extra = _enrich(kind=kind, request=request, task=task, extra=dict(extra or {}))
-    payload = snapshot(kind=kind, request=request, task=task, extra=extra, now=now)
+    payload = snapshot(kind=kind, request=request, task=task, extra=extra, now=now, links=links)
     base = _key_base(kind=kind, request=request, task=task, extra=extra)
     rows: list[Outbox] = []
 
@@ -198,7 +201,13 @@ def channels_for(person: Person) -> list[str]:
 
 
 def snapshot(
-    *, kind: str, request: Request, task: Task | None, extra: dict[str, Any], now: Any
+    *,
+    kind: str,
+    request: Request,
+    task: Task | None,
+    extra: dict[str, Any],
+    now: Any,
+    links: Links,
 ) -> dict[str, Any]:
     """What a message says, frozen at the moment of the event (JSON-ready)."""
     workflow = request.workflow
@@ -219,7 +228,7 @@ def snapshot(
             "inputs": request.inputs,
             "entity_type": request.entity_type,
             "entity_id": request.entity_id,
-            "url": request_url(request.pk),
+            "url": links.request(request.pk),
         },
         "task": None,
         "extra": extra,
@@ -237,7 +246,7 @@ def snapshot(
             "on_behalf_of": behalf.username if behalf else None,
             "on_behalf_of_name": behalf.display_name if behalf else None,
             "due_at": task.due_at,
-            "url": task_url(task.pk),
+            "url": links.task(task.pk),
         }
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 

@@ -34,10 +34,13 @@ from approvals.services._common import (
 )
 from approvals.services.flow import advance, hand_over, replacement
 from audit.services import SYSTEM, record_events
+from orgchart.chart import Chart, Wanted, chart_for
 from orgchart.models import Person
 
 # The rungs of a task, most severe first: at most one acts per task and sweep.
 AUTO, ESCALATE, REMIND = "auto", "escalate", "remind"
+# The task fields that hold the times of its rungs.
+RUNG_COLUMNS = ("remind_at", "escalate_at", "auto_action_at")
 
 
 def _sla_of(request: Request, task: Task) -> SLA | None:
@@ -56,19 +59,24 @@ def _due_rung(task: Task, sla: SLA | None, now: datetime) -> str | None:
     return None
 
 
-def _escalation_target(request: Request, task: Task) -> tuple[ApproverRef, Routed]:
+def _escalation_ref(request: Request, task: Task) -> ApproverRef:
     sla = _sla_of(request, task)
-    ref = (sla.escalate_to if sla else None) or ApproverRef(
+    return (sla.escalate_to if sla else None) or ApproverRef(
         kind="approver_manager", raw="{{ approver.manager }}", depth=1
     )
-    target = route(
+
+
+def _escalation_target(
+    request: Request, task: Task, ref: ApproverRef, *, chart: Chart | None = None
+) -> Routed:
+    return route(
         ref,
         recipe=request.workflow_version.recipe,
         requester=request.requester,
         inputs=request.inputs,
         approver=task.assignee,
+        chart=chart,
     )[0]
-    return ref, target
 
 
 def _escalation_notes(task: Task, target: Routed, now: datetime) -> list[str]:
@@ -88,7 +96,8 @@ def _escalation_payload(task: Task, new: Task, ref: ApproverRef, target: Routed)
 
 
 def _escalate(request: Request, task: Task, *, now: datetime) -> Task:
-    ref, target = _escalation_target(request, task)
+    ref = _escalation_ref(request, task)
+    target = _escalation_target(request, task, ref)
     new = hand_over(
         request,
         task,
@@ -276,8 +285,18 @@ def _act_in_bulk(
     work: list[tuple[Request, Task, str | None]], *, now: datetime, batch: SlaBatch
 ) -> None:
     """Remind and escalate, task by task in memory, then write with one statement
-    per kind of change. ``work`` is in the order a one-at-a-time sweep acts."""
+    per kind of change. ``work`` is in the order a one-at-a-time sweep acts. The
+    escalations resolve their targets against one org chart, read for all of them
+    in a few queries."""
     snapshots = _RoundSnapshots({request.pk: request for request, _, _ in work})
+    refs = {
+        task.pk: _escalation_ref(request, task) for request, task, rung in work if rung == ESCALATE
+    }
+    chart = chart_for(
+        Wanted(refs[task.pk], request.requester, request.inputs, task.assignee)
+        for request, task, rung in work
+        if rung == ESCALATE
+    )
     changed: dict[str, list[Task]] = {"reminded": [], "escalated": [], "corrected": []}
     escalations: dict[int, tuple[Task, ApproverRef, Routed]] = {}
     for request, task, rung in work:
@@ -286,7 +305,8 @@ def _act_in_bulk(
             task.sla_next_at = next_rung(task)
             changed["reminded"].append(task)
         elif rung == ESCALATE:
-            ref, target = _escalation_target(request, task)
+            ref = refs[task.pk]
+            target = _escalation_target(request, task, ref, chart=chart)
             Task.escalate(task)
             task.decided_at = now
             task.sla_next_at = None
@@ -303,11 +323,9 @@ def _act_in_bulk(
             # Nothing due (another sweeper acted first): just make the next rung right.
             task.sla_next_at = next_rung(task)
             changed["corrected"].append(task)
-    # What is the same for every task is written with one plain UPDATE; only the next
-    # rung differs per task (bulk_update builds a CASE per task and field).
-    _update(changed["reminded"], reminded_at=now)
     _update(changed["escalated"], state=TaskState.ESCALATED, decided_at=now, sla_next_at=None)
-    Task.objects.bulk_update(changed["reminded"] + changed["corrected"], ["sla_next_at"])
+    _update_next_rungs(changed["reminded"], reminded_at=now)
+    _update_next_rungs(changed["corrected"])
     Task.objects.bulk_create([new for new, _, _ in escalations.values()])
 
     # The events and messages, in the order the one-at-a-time path writes them.
@@ -352,6 +370,22 @@ def _update(tasks: list[Task], **values: Any) -> None:
     )
     if updated != len(tasks):  # cannot happen under the locks; never write half a batch
         raise RuntimeError(f"sla: {len(tasks) - updated} task(s) changed under the batch's locks")
+
+
+def _update_next_rungs(tasks: list[Task], **values: Any) -> None:
+    """``_update`` with each task's own next rung (``sla_next_at``, set on the instance).
+    A next rung is always one of the task's rung times (``next_rung``), so one UPDATE
+    per rung column copies that column: a statement or two, where ``bulk_update``
+    would build a CASE arm per task."""
+    groups: dict[Any, list[Task]] = {}
+    for task in tasks:
+        column = next(
+            (c for c in RUNG_COLUMNS if task.sla_next_at and getattr(task, c) == task.sla_next_at),
+            None,
+        )
+        groups.setdefault(column or task.sla_next_at, []).append(task)
+    for source, group in groups.items():
+        _update(group, **values, sla_next_at=F(source) if isinstance(source, str) else source)
 
 
 class _RoundSnapshots:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from approvals.choices import DecisionKind, Via
 from approvals.errors import ApprovalError
 from approvals.forms import BulkDecisionForm, DecisionForm, InboxFilterForm
 from approvals.models import WorkflowVersion
+from approvals.notifications.links import url_for_id
 from approvals.recipes import Recipe
 from approvals.selectors import InboxWorkflow
 
@@ -123,8 +123,8 @@ def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
         for r in rows
     })
     via_names = names_for(u for r in rows for u in (r["delegation_chain"] or [])[1:-1])
-    request_url = _url_for_id("approvals:request")
-    decide_url = _url_for_id("approvals:decide")
+    request_url = url_for_id("approvals:request")
+    decide_url = url_for_id("approvals:decide")
     words = {unit: _TranslatedOnce(text) for unit, text in TIME_STRINGS.items()}
     items = []
     for row in rows:
@@ -258,13 +258,6 @@ def _display_name(row: dict[str, Any], prefix: str) -> str:
     username."""
     full = f"{row[prefix + 'first_name']} {row[prefix + 'last_name']}".strip()
     return row[prefix + "name"] or full or row[prefix + "username"]
-
-
-def _url_for_id(name: str) -> Callable[[int], str]:
-    """A URL with one integer argument, reversed once and then formatted per id."""
-    marker = 1234567890  # an id that appears nowhere else in the URL
-    before, after = reverse(name, args=[marker]).split(str(marker))
-    return lambda pk: f"{before}{pk}{after}"
 
 
 # Parsed recipes by (version id, content hash). Versions never change, so each recipe is
