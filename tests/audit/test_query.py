@@ -266,7 +266,8 @@ def _approvals_in_q3(amounts: list[str]) -> None:
 def test_the_amount_question_is_answered_from_the_amount_index(auditor):
     """audit_type_at_seq_amount indexes the very SQL JSONNumber("amount") produces;
     were they to drift apart, the planner would silently go back to reading every
-    approval in the quarter."""
+    approval in the quarter. Each tier's page query reads that index backwards,
+    with the amount as an index condition, and stops at the page's end."""
     import json
 
     from django.db import connection
@@ -289,8 +290,12 @@ def test_the_amount_question_is_answered_from_the_amount_index(auditor):
     )
     answer = [(row["tier"], row["request_id"]) for row in events_for(auditor, flt)]
     assert sorted(answer) == [("archive", 1), ("archive", 2), ("hot", 1), ("hot", 2)]
-    [plan] = json.loads(events_for(auditor, flt)[:50].explain(format="json"))
-    conditions = _index_conditions(plan["Plan"])
-    for index in ("audit_type_at_seq_amount", "archived_type_at_seq_amount"):
-        assert index in conditions, conditions
+    pages = events_for(auditor, flt).tier_pages(50)
+    for page, index in zip(
+        pages, ("audit_type_at_seq_amount", "archived_type_at_seq_amount"), strict=True
+    ):
+        [plan] = json.loads(page.explain(format="json"))
+        assert plan["Plan"]["Node Type"] == "Limit", plan
+        conditions = _index_conditions(plan["Plan"])
+        assert list(conditions) == [index], conditions
         assert "inputs ->> 'amount'" in conditions[index] and ">= 50000" in conditions[index]
