@@ -219,9 +219,12 @@ class JSONNumber(Func):
     """The numeric value of ``inputs -> key``, whether stored as a JSON number or
     a numeric string ("50000.00"); NULL for anything else, never an error.
 
-    On PostgreSQL, migration 0005 indexes this exact SQL for "amount" (the
-    planner matches expressions, not meanings): changing it needs a migration
-    that rebuilds those indexes; tests/audit/test_query.py checks the plan."""
+    The indexes ``audit_type_at_seq_amount`` and ``archived_type_at_seq_amount``
+    (``audit.models``) hold this expression for "amount", and PostgreSQL uses them
+    only for the very same SQL (the planner matches expressions, not meanings).
+    Migrations build them from this class as it was when they ran: changing its
+    SQL needs a migration that rebuilds them; tests/audit/test_query.py checks
+    the plan."""
 
     output_field = models.FloatField()
 

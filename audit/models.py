@@ -22,7 +22,10 @@ import uuid
 from typing import Any
 
 from django.db import models
+from django.db.models import F
 from django.utils import timezone
+
+from .filters import JSONNumber
 
 
 class AppendOnlyError(Exception):
@@ -65,6 +68,8 @@ class EventColumns(AppendOnlyModel):
     (``ArchivedEvent``). Kept in one place so the auditors' filters, the union
     query and verify read the two tiers alike."""
 
+    # db_index: time ranges alone ("everything in Q3"), the unfiltered newest-first
+    # page, and the archive run's "older than the hot window".
     at = models.DateTimeField(db_index=True)
     chain = models.CharField(max_length=120)
     seq = models.PositiveBigIntegerField()
@@ -82,9 +87,12 @@ class EventColumns(AppendOnlyModel):
     inputs = models.JSONField(default=dict)
     imported = models.BooleanField(default=False)
     prev_hash = models.CharField(max_length=64)
-    # Unique through a named UniqueConstraint in each tier's Meta, not unique=True:
-    # on PostgreSQL that adds a second, varchar_pattern_ops index for LIKE queries
-    # nobody makes (153 MB at 1.7 M events; migration 0004).
+    # Not indexed, and not unique on its own: nothing looks an event up by its hash
+    # alone (the archive trigger matches by id, checkpoints and verify by chain and
+    # seq), and no two genuine events can share one: it is a SHA-256 over material
+    # that includes chain and seq, which are unique together. A row carrying some
+    # other event's hash does not match its own material, which audit_verify
+    # reports. (The unique index cost every insert a random write; migration 0007.)
     hash = models.CharField(max_length=64)
 
     class Meta:
@@ -107,18 +115,21 @@ class AuditEvent(EventColumns):
         constraints = [
             # Gapless, one event per position: two writers on one chain cannot both append.
             models.UniqueConstraint(fields=["chain", "seq"], name="auditevent_chain_seq"),
-            # A hash names one event (the archive trigger matches rows by id and hash).
-            models.UniqueConstraint(fields=["hash"], name="auditevent_hash"),
         ]
-        # On PostgreSQL also: GIN on inputs (migration 0003) and
-        # audit_type_at_amount for ?inputs.amount__gte= (migration 0005).
+        # On PostgreSQL also: GIN on inputs for ?inputs.F=V (migration 0003).
         indexes = [
             # A request's history, in order (request page, replay).
             models.Index(fields=["request_id", "seq"], name="audit_request_seq"),
             # The auditor's questions: per workflow and type over a time range.
             models.Index(fields=["workflow_key", "event_type", "at"], name="audit_wf_type_at"),
-            # "Every approval in Q3", whatever the workflow.
-            models.Index(fields=["event_type", "at"], name="audit_type_at"),
+            # "Every approval in Q3", whatever the workflow, newest first, and "… with
+            # inputs.amount >= 50,000": the amount is an index condition (PostgreSQL
+            # matches JSONNumber's very SQL), and (at, seq) the order a page reads in,
+            # so a page of 50 stops after 50 index entries (audit.selectors).
+            models.Index(
+                F("event_type"), F("at"), F("seq"), JSONNumber("amount"),
+                name="audit_type_at_seq_amount",
+            ),
             # "Everything Bob did", including on behalf of others.
             models.Index(fields=["actor_username", "at"], name="audit_actor_at"),
             models.Index(fields=["on_behalf_of_username", "at"], name="audit_behalf_at"),
@@ -161,14 +172,16 @@ class ArchivedEvent(EventColumns):
         ordering = ["at", "chain", "seq"]
         constraints = [
             models.UniqueConstraint(fields=["chain", "seq"], name="archivedevent_chain_seq"),
-            models.UniqueConstraint(fields=["hash"], name="archivedevent_hash"),
             models.UniqueConstraint(fields=["archive", "line"], name="archivedevent_file_line"),
         ]
         indexes = [
             # The same questions as on the hot tier (see AuditEvent).
             models.Index(fields=["request_id", "seq"], name="archived_request_seq"),
             models.Index(fields=["workflow_key", "event_type", "at"], name="archived_wf_type_at"),
-            models.Index(fields=["event_type", "at"], name="archived_type_at"),
+            models.Index(
+                F("event_type"), F("at"), F("seq"), JSONNumber("amount"),
+                name="archived_type_at_seq_amount",
+            ),
             models.Index(fields=["actor_username", "at"], name="archived_actor_at"),
             models.Index(fields=["on_behalf_of_username", "at"], name="archived_behalf_at"),
         ]

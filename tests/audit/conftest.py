@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -10,8 +11,8 @@ import pytest
 from django.db import connection, transaction
 
 from approvals.models import Request, Workflow, WorkflowVersion
-from audit.models import AuditEvent
-from audit.services import Actor, record_event
+from audit.models import ArchivedEvent, AuditArchive, AuditEvent
+from audit.services import SYSTEM, Actor, record_event
 from tests.browser.conftest import browser, open_session  # noqa: F401 (shared browser fixtures)
 from tests.factories import PersonFactory, RoleFactory, add_members
 
@@ -106,3 +107,34 @@ def tamper(sql: str, params: list[Any] | None = None) -> None:
         finally:
             if connection.vendor == "postgresql":
                 cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER USER")
+
+
+def store_events(rows: list[dict[str, Any]]) -> list[AuditEvent | ArchivedEvent]:
+    """Events written straight into the tier each row names (``"tier": "hot"`` or
+    ``"archive"``, the rest are columns), for tests of order and of query plans:
+    their hashes chain nothing. Returns them in the order given."""
+    archive = None
+    stored: list[AuditEvent | ArchivedEvent] = []
+    for line, row in enumerate(rows, 1):
+        columns = {
+            "workflow_key": "purchase_order",
+            "actor": SYSTEM.as_dict(),
+            "actor_username": SYSTEM.user,
+            "prev_hash": "0" * 64,
+            **row,
+        }
+        columns.setdefault("hash", uuid.uuid4().hex * 2)
+        if columns.pop("tier") == "hot":
+            stored.append(AuditEvent(**columns))
+            continue
+        if archive is None:
+            moment = columns["at"]
+            archive = AuditArchive.objects.create(
+                name=f"test-{uuid.uuid4().hex}.jsonl.gz", sha256="0" * 64, event_count=0,
+                first_at=moment, last_at=moment,
+            )
+        columns.setdefault("id", uuid.uuid4())
+        stored.append(ArchivedEvent(archive=archive, line=line, **columns))
+    AuditEvent.objects.bulk_create(e for e in stored if isinstance(e, AuditEvent))
+    ArchivedEvent.objects.bulk_create(e for e in stored if isinstance(e, ArchivedEvent))
+    return stored

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from approvals import services
 from approvals.models import Request
 from tests.conftest import postgres_only
 from tests.factories import PersonFactory, RoleFactory, add_members
+
+from .conftest import store_events
 
 DEMO = Path(__file__).resolve().parents[2] / "approvals" / "demo"
 LIST = "/api/v1/audit/"
@@ -237,43 +238,36 @@ def _index_conditions(plan: dict) -> dict[str, str]:
 
 def _approvals_in_q3(amounts: list[str]) -> None:
     """request_approved events of requests 1, 2, … with these amounts, in August
-    2026, hot and as many archived. Rows for the planner's statistics: their
-    hashes chain nothing."""
-    from audit.models import ArchivedEvent, AuditArchive, AuditEvent
-
+    2026, hot and as many archived, each after two other events of its request, as
+    in a real trail (rows for the planner's statistics)."""
     moment = datetime(2026, 8, 10, tzinfo=UTC)
-    archive = AuditArchive.objects.create(
-        name="test.jsonl.gz", sha256="0" * 64, event_count=0, first_at=moment, last_at=moment
-    )
-
-    def columns(n: int, amount: str, tier: str) -> dict:
-        return {
-            "at": moment,
-            "chain": f"request:{n}",
-            "seq": 2,
-            "request_id": n,
-            "workflow_key": "purchase_order",
-            "workflow_version": 1,
-            "event_type": "request_approved",
-            "inputs": {"amount": amount},
-            "prev_hash": "0" * 64,
-            "hash": f"{tier}{n:063d}",
-        }
-
-    AuditEvent.objects.bulk_create(
-        AuditEvent(**columns(n, amount, "h")) for n, amount in enumerate(amounts, 1)
-    )
-    ArchivedEvent.objects.bulk_create(
-        ArchivedEvent(id=uuid.uuid4(), archive=archive, line=n, **columns(n, amount, "a"))
-        for n, amount in enumerate(amounts, 1)
+    store_events(
+        [
+            {
+                "tier": tier,
+                "at": moment,
+                "chain": f"request:{n}",
+                "seq": seq,
+                "request_id": n,
+                "workflow_version": 1,
+                "event_type": event_type,
+                "inputs": {"amount": amount},
+            }
+            for tier in ("hot", "archive")
+            for n, amount in enumerate(amounts, 1)
+            for seq, event_type in enumerate(
+                ("request_submitted", "task_decided", "request_approved"), 1
+            )
+        ]
     )
 
 
 @postgres_only
 def test_the_amount_question_is_answered_from_the_amount_index(auditor):
-    """Migration 0005 indexes the very SQL JSONNumber("amount") produces; were they
-    to drift apart, the planner would silently go back to reading every approval
-    in the quarter."""
+    """audit_type_at_seq_amount indexes the very SQL JSONNumber("amount") produces;
+    were they to drift apart, the planner would silently go back to reading every
+    approval in the quarter. Each tier's page query reads that index backwards,
+    with the amount as an index condition, and stops at the page's end."""
     import json
 
     from django.db import connection
@@ -281,7 +275,7 @@ def test_the_amount_question_is_answered_from_the_amount_index(auditor):
     from audit.filters import parse_filters
     from audit.selectors import events_for
 
-    # Two answers among 3,000 approvals: the index that fits is far the cheapest.
+    # Two answers among 3,000 approvals (9,000 events): the index that fits is far the cheapest.
     _approvals_in_q3(["75000.00", "50000"] + [f"{n}.00" for n in range(1, 3000)])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE audit_auditevent")
@@ -296,8 +290,12 @@ def test_the_amount_question_is_answered_from_the_amount_index(auditor):
     )
     answer = [(row["tier"], row["request_id"]) for row in events_for(auditor, flt)]
     assert sorted(answer) == [("archive", 1), ("archive", 2), ("hot", 1), ("hot", 2)]
-    [plan] = json.loads(events_for(auditor, flt)[:50].explain(format="json"))
-    conditions = _index_conditions(plan["Plan"])
-    for index in ("audit_type_at_amount", "archived_type_at_amount"):
-        assert index in conditions, conditions
+    pages = events_for(auditor, flt).tier_pages(50)
+    for page, index in zip(
+        pages, ("audit_type_at_seq_amount", "archived_type_at_seq_amount"), strict=True
+    ):
+        [plan] = json.loads(page.explain(format="json"))
+        assert plan["Plan"]["Node Type"] == "Limit", plan
+        conditions = _index_conditions(plan["Plan"])
+        assert list(conditions) == [index], conditions
         assert "inputs ->> 'amount'" in conditions[index] and ">= 50000" in conditions[index]

@@ -22,6 +22,7 @@ from tests.perf import common
 common.setup()
 
 from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from audit.filters import EventFilter, InputCondition  # noqa: E402
 from audit.models import AuditEvent  # noqa: E402
@@ -53,12 +54,18 @@ def main() -> None:
         cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = 'audit_auditevent'")
         events = cursor.fetchone()[0]
     print(f"about {events} audit events; {common.machine()}")
-    qs = events_for(auditor, flt)
-    first = list(qs[:50])
-    total = qs.count()
+    answer = events_for(auditor, flt)
+    with CaptureQueriesContext(connection) as page_queries:
+        first = list(answer[:50])
+    with CaptureQueriesContext(connection) as count_queries:
+        total = answer.count()
     print(f"question: {flt.as_params()} -> {total} events, first page {len(first)}")
-    print("\nEXPLAIN ANALYZE, first page:\n")
-    print(qs[:50].explain(analyze=True, buffers=True))
+    for what, queries in (("first page", page_queries), ("count", count_queries)):
+        for query in queries.captured_queries:  # each tier's own query, or one union
+            print(f"\nEXPLAIN ANALYZE, {what}:\n")
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {query['sql']}")
+                print("\n".join(line for (line,) in cursor.fetchall()))
 
     rows = [
         {"query": "first page of 50", **common.percentiles(
