@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
-from django.contrib.auth.models import Permission
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.timesince import timeuntil
@@ -17,9 +15,8 @@ from django.utils.timesince import timeuntil
 from approvals.choices import RequestState, TaskState
 from approvals.errors import NotFound
 from approvals.models import Request, Task, Workflow, WorkflowVersion
-from audit.permissions import AUDITORS_ROLE
 from audit.permissions import is_auditor as audit_is_auditor
-from orgchart.models import Person, Role
+from orgchart.models import Person
 
 
 def is_auditor(person: Person) -> bool:
@@ -31,47 +28,6 @@ def is_auditor(person: Person) -> bool:
 def is_author(person: Person) -> bool:
     """Holders of ``approvals.add_workflowversion`` (publish, simulate)."""
     return bool(person.is_authenticated and person.has_perm("approvals.add_workflowversion"))
-
-
-@dataclass(frozen=True)
-class HeaderFlags:
-    can_audit: bool
-    can_report: bool
-
-
-_MODEL_BACKEND_ONLY = ["django.contrib.auth.backends.ModelBackend"]
-
-
-def header_flags(person: Person) -> HeaderFlags:
-    """Which links the page header shows: ``is_auditor`` and ``is_author`` answered in
-    one query (they cost three, with Django's permission cache, on every page).
-
-    The one query reads what ``ModelBackend`` reads (the person's own and their
-    groups' permissions); with any other authentication backend configured, it asks
-    ``has_perm`` like everything else does."""
-    if not person.is_authenticated or not person.is_active:
-        return HeaderFlags(False, False)
-    if person.is_superuser or settings.AUTHENTICATION_BACKENDS != _MODEL_BACKEND_ONLY:
-        auditor = is_auditor(person)
-        return HeaderFlags(auditor, auditor or is_author(person))
-
-    def holds(app_label: str, codename: str) -> Exists:
-        return Exists(
-            Permission.objects.filter(
-                Q(user=OuterRef("pk")) | Q(group__user=OuterRef("pk")),
-                content_type__app_label=app_label,
-                codename=codename,
-            )
-        )
-
-    flags = Person.objects.filter(pk=person.pk).values(
-        auditor_role=Exists(Role.objects.filter(name=AUDITORS_ROLE, members=OuterRef("pk"))),
-        audit_perm=holds("audit", "view_auditevent"),
-        author_perm=holds("approvals", "add_workflowversion"),
-    ).first() or {}
-    auditor = bool(flags.get("auditor_role") or flags.get("audit_perm"))
-    person._audit_is_auditor = auditor  # the cache audit.permissions.is_auditor reads
-    return HeaderFlags(auditor, auditor or bool(flags.get("author_perm")))
 
 
 def _viewable_version_ids(person: Person) -> QuerySet[WorkflowVersion]:

@@ -1,11 +1,10 @@
-"""The page header's Audit and Reports links: who sees them, for one query a page."""
+"""The page header's Audit and Reports links: who sees them."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from audit.permissions import is_auditor
 from tests.factories import PersonFactory, RoleFactory, add_members
 
 pytestmark = pytest.mark.django_db
@@ -51,41 +50,3 @@ def test_a_role_or_permission_taken_away_shows_on_the_next_page(client, grandbos
     assert links(client, person) == (True, True)
     auditors.memberships.filter(person=person).delete()
     assert links(client, person) == (False, False)
-
-
-def test_the_header_flags_cost_one_query_and_agree_with_is_auditor(
-    grandboss, django_assert_num_queries
-):
-    from approvals.selectors import header_flags
-    from orgchart.models import Person
-
-    person = PersonFactory(username="p", manager=grandboss)
-    person.user_permissions.add(perm("audit", "view_auditevent"))
-    person = Person.objects.get(pk=person.pk)
-    with django_assert_num_queries(1):
-        flags = header_flags(person)
-    assert (flags.can_audit, flags.can_report) == (True, True)
-    with django_assert_num_queries(0):
-        assert is_auditor(person)  # the answer is kept for the page's other reads
-
-
-def test_another_authentication_backend_is_asked_through_has_perm(settings, grandboss):
-    from approvals.selectors import header_flags
-
-    settings.AUTHENTICATION_BACKENDS = [
-        "django.contrib.auth.backends.ModelBackend",
-        "tests.pages.test_header.EveryoneAuthors",
-    ]
-    person = PersonFactory(username="p", manager=grandboss)
-    flags = header_flags(person)
-    assert (flags.can_audit, flags.can_report) == (False, True)
-
-
-class EveryoneAuthors:
-    """A second backend that grants authoring to everyone."""
-
-    def authenticate(self, request, **credentials):
-        return None
-
-    def has_perm(self, user_obj, perm, obj=None):
-        return perm == "approvals.add_workflowversion"
