@@ -74,16 +74,20 @@ def lock_task(task_id: int, *, assignee: Person | None = None) -> tuple[Request,
     return request, task
 
 
-def snapshot(request: Request) -> dict[str, Any]:
+def snapshot(request: Request, tasks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The request as it stands right after an event: what replay shows. The tasks
-    are those of the current round (earlier rounds are in earlier snapshots)."""
+    are those of the current round (earlier rounds are in earlier snapshots): read
+    from the round's tracked tasks, unless the caller keeps them itself (the SLA
+    batches), as ``as_snapshot()`` dicts."""
+    if tasks is None:
+        tasks = [t.as_snapshot() for t in round_tasks(request)]
     return {
         "state": request.state,
         "current_step": request.current_step or None,
         "round": request.round,
         "decided_at": request.decided_at,
         "inputs": request.inputs,
-        "tasks": [t.as_snapshot() for t in round_tasks(request)],
+        "tasks": tasks,
     }
 
 

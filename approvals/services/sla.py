@@ -30,6 +30,7 @@ from approvals.services._common import (
     lock_request,
     log_event,
     open_pair,
+    snapshot,
     task_info,
 )
 from approvals.services.flow import advance, hand_over, replacement
@@ -429,14 +430,7 @@ class _RoundSnapshots:
 
     def take(self, request: Request) -> dict[str, Any]:
         tasks = self.tasks[request.pk]
-        return {
-            "state": request.state,
-            "current_step": request.current_step or None,
-            "round": request.round,
-            "decided_at": request.decided_at,
-            "inputs": request.inputs,
-            "tasks": [dict(tasks[pk]) for pk in sorted(tasks)],
-        }
+        return snapshot(request, tasks=[dict(tasks[pk]) for pk in sorted(tasks)])
 
 
 def reassign_open_tasks(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
 
@@ -175,14 +177,12 @@ def test_two_sweepers_racing_escalate_once(admins_role, requester, manager, gran
         )
 
 
-@postgres_only
-@pytest.mark.django_db(transaction=True)
-def test_a_request_locked_by_a_decision_is_skipped_not_waited_for(admins_role, requester, manager):
-    publish(STRICT)
-    request = submit(requester, "strict")
+@contextmanager
+def decision_in_progress(request: Request) -> Iterator[None]:
+    """Another thread holds ``request``'s row lock, as a decision does, until the block ends."""
     locked, release = threading.Event(), threading.Event()
 
-    def decision_in_progress() -> None:
+    def hold() -> None:
         try:
             with transaction.atomic():
                 Request.objects.select_for_update().get(pk=request.pk)
@@ -191,14 +191,23 @@ def test_a_request_locked_by_a_decision_is_skipped_not_waited_for(admins_role, r
         finally:
             connection.close()
 
-    holder = threading.Thread(target=decision_in_progress)
+    holder = threading.Thread(target=hold)
     holder.start()
     assert locked.wait(5)
     try:
-        assert not sla.sweep(now=minutes(request, 31)).acted
+        yield
     finally:
         release.set()
         holder.join()
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_request_locked_by_a_decision_is_skipped_not_waited_for(admins_role, requester, manager):
+    publish(STRICT)
+    request = submit(requester, "strict")
+    with decision_in_progress(request):
+        assert not sla.sweep(now=minutes(request, 31)).acted
     assert sla.sweep(now=minutes(request, 31)).counts == {"reminded": 1}
 
 
@@ -210,25 +219,8 @@ def test_a_sweeper_claims_past_the_requests_someone_holds(admins_role, requester
     now = minutes(others[-1], 31)
     # The held request is the first due: a claim that stopped at it would do nothing.
     Task.objects.filter(request=held).update(sla_next_at=now - timedelta(minutes=20))
-    locked, release = threading.Event(), threading.Event()
-
-    def decision_in_progress() -> None:
-        try:
-            with transaction.atomic():
-                Request.objects.select_for_update().get(pk=held.pk)
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=decision_in_progress)
-    holder.start()
-    assert locked.wait(5)
-    try:
+    with decision_in_progress(held):
         result = sla.sweep(now=now, batch_size=1)
-    finally:
-        release.set()
-        holder.join()
     assert result.counts == {"reminded": 2}
     assert set(result.acted) == set(
         Task.objects.filter(request__in=others).values_list("pk", flat=True)
