@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 @lru_cache(maxsize=8192)
 def _parse_cached(version_id: int, source: str) -> Recipe:
     # Roles are checked at publish; a role deleted since must not make a running
-    # request unreadable, so stored versions are parsed without the role check.
-    return parse_recipe(source, known_roles=None)
+    # request unreadable, so stored versions are parsed without the role check, and
+    # without publish's trial runs of their conditions.
+    return parse_recipe(source, known_roles=None, published=True)
 
 
 def recipe_for_version(version: WorkflowVersion) -> Recipe:

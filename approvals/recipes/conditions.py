@@ -64,12 +64,17 @@ def reads_requester(step: Step) -> bool:
 
 
 def check_when(
-    text: str, specs: Sequence[InputSpec], *, declared: set[str] | None = None
+    text: str,
+    specs: Sequence[InputSpec],
+    *,
+    declared: set[str] | None = None,
+    try_samples: bool = True,
 ) -> list[str]:
     """Publish-time faults of a ``when``: it must compile, name only inputs that
     exist, and give a boolean without a type error for sample values of the
-    declared input types. ``declared`` are all input names written, including
-    ones whose spec is faulty (those are reported there, and not tried here)."""
+    declared input types (unless ``try_samples`` is off). ``declared`` are all input
+    names written, including ones whose spec is faulty (those are reported there, and
+    not tried here)."""
     try:
         compiled = cel.compile_expression(text)
     except cel.CelCompileError as exc:
@@ -85,7 +90,7 @@ def check_when(
         problems.append(
             f"names requester.{name}; the requester has {', '.join(cel.REQUESTER_FIELDS)}"
         )
-    if problems:
+    if problems or not try_samples:
         return problems
     if (compiled.names | compiled.input_fields) - set(cel.SCOPE_NAMES) - set(by_name) or (
         compiled.whole_inputs and known - set(by_name)

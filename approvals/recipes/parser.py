@@ -34,13 +34,16 @@ def parse_recipe(
     source: str | bytes | dict[str, Any],
     *,
     known_roles: Collection[str] | Mapping[str, Any] | None,
+    published: bool = False,
 ) -> Recipe:
     """Parse YAML/JSON text (or an already-loaded mapping) into a Recipe.
 
     Raises RecipeError listing every fault with its path (``steps[2].quorum``)
     and, for text sources, the YAML line. ``known_roles`` None skips the
     "role exists" rule (used for stored versions); a mapping of role -> member
-    count (or members) also lets a quorum be checked against a role's size."""
+    count (or members) also lets a quorum be checked against a role's size.
+    ``published`` is for the text of a version already published: its ``when``
+    conditions were tried on sample values then, and are only compiled again."""
     if isinstance(source, bytes):
         try:
             source = source.decode("utf-8")
@@ -52,7 +55,9 @@ def parse_recipe(
         loaded = Loaded(data=source)
     else:
         raise RecipeError([Fault("recipe", "a recipe is YAML or JSON text, or a mapping")])
-    ctx = Context(loaded=loaded, known_roles=known_roles, faults=list(loaded.faults))
+    ctx = Context(
+        loaded=loaded, known_roles=known_roles, faults=list(loaded.faults), published=published
+    )
     if loaded.data is None:
         raise RecipeError(ctx.faults or [Fault("recipe", "the recipe is empty", 1)])
     recipe = _parse_root(ctx, loaded.data)

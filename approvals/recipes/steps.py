@@ -126,7 +126,7 @@ def _parse_when(
         ctx.fault(f"{path}.when", "when must be a CEL expression (a string)")
         return None
     when = when.strip()
-    for problem in check_when(when, specs, declared=declared):
+    for problem in check_when(when, specs, declared=declared, try_samples=not ctx.published):
         ctx.fault(f"{path}.when", f"when {problem}")
     return when
 

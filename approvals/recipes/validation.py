@@ -18,6 +18,8 @@ class Context:
     loaded: Loaded
     known_roles: Collection[str] | Mapping[str, Any] | None
     faults: list[Fault] = field(default_factory=list)
+    # A published version's text: publish-time trials (samples of `when`) are skipped.
+    published: bool = False
 
     def fault(self, path: str, message: str) -> None:
         self.faults.append(Fault(path, message, self.loaded.line(path)))

@@ -1373,3 +1373,31 @@ def test_a_faulty_when_is_not_also_called_unconditional() -> None:
             approver: legal
         """)
     assert [f.path for f in faults_of(text)] == ["steps[0].when"]
+
+
+@pytest.mark.parametrize(
+    "text", [pytest.param(text, id=name) for name, text, _path, _fragment in CASES]
+)
+def test_libyaml_and_the_pure_python_loader_load_alike(text: str, monkeypatch) -> None:
+    """Loading takes libyaml's loader when PyYAML has it; what it gives (data, the line
+    of every path, faults in the pure-Python loader's words) is the same either way."""
+    from approvals.recipes import yamlloc
+
+    if yamlloc._FAST_LOADER is None:
+        pytest.skip("PyYAML was built without libyaml")
+    fast = yamlloc.load_text(text)
+    monkeypatch.setattr(yamlloc, "_FAST_LOADER", None)
+    pure = yamlloc.load_text(text)
+    assert (fast.data, fast.lines, fast.faults) == (pure.data, pure.lines, pure.faults)
+
+
+def test_a_published_version_is_parsed_without_trying_its_conditions() -> None:
+    """Stored versions were tried at publish: read again, their conditions are compiled,
+    not run on sample values (which is most of a parse's time)."""
+    text = HEADER + "steps:\n  - id: a\n    when: note + 1 > 2\n    approver: legal\n"
+    (fault,) = faults_of(text, known_roles=None)
+    assert "type error" in fault.message
+    recipe = parse_recipe(text, known_roles=None, published=True)
+    assert recipe.steps[0].when == "note + 1 > 2"
+    with pytest.raises(RecipeError, match="not an input"):
+        parse_recipe(text.replace("note + 1", "nothing + 1"), known_roles=None, published=True)
