@@ -8,7 +8,6 @@ several processes walk the chains side by side (``chain_ranges``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import pairwise
@@ -17,6 +16,7 @@ from django.db import connection
 from django.db.models import Q
 from psycopg.types.datetime import TimestamptzLoader
 
+from .hashing import loads as json_loads
 from .models import AuditEvent
 
 # What verify reads of a hot event: the hashed columns, the hash, and the
@@ -108,7 +108,7 @@ def hot_rows(chains: ChainRange, *, chunk_size: int) -> Iterator[tuple]:
 
 def _hot_rows_postgresql(chains: ChainRange, chunk_size: int) -> Iterator[tuple]:
     where, params = chains.sql()
-    loads = json.loads
+    loads = json_loads
     with connection.chunked_cursor() as cursor:
         # psycopg's own (C) loader for the times: Django's adds a Python step per
         # value to attach its tzinfo, which utc_iso does not need.

@@ -26,8 +26,8 @@ from .hashing import (
     GENESIS_HASH,
     checkpoint_entry_line,
     checkpoint_hash,
-    hash_fields,
-    hash_material,
+    hash_matches,
+    hashed_fields,
     utc_iso,
 )
 from .hot_rows import ALL_CHAINS, ChainRange, chain_ranges, hot_rows
@@ -158,7 +158,7 @@ class _Walk:
                     "imported": imported,
                     "prev_hash": event_prev_hash,
                 }
-                if hash_fields(material) != event_hash:
+                if not hash_matches(material, event_hash):
                     raise Broken(
                         "content does not match its hash: the event was altered", event=event
                     )
@@ -300,7 +300,7 @@ class _Walk:
                 event=row,
                 file=archive.name,
             )
-        if data.get("hash") != row.hash or hash_material(data) != row.hash:
+        if data.get("hash") != row.hash or not hash_matches(hashed_fields(data), row.hash):
             raise Broken(
                 f"line {line_no} does not match its hash: the event was altered",
                 event=row,

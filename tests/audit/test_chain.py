@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import call_command
 from django.db import transaction
@@ -77,6 +79,25 @@ def test_an_altered_row_is_named_by_verify(order, emit, capsys):
         call_command("audit_verify")
     assert exit_info.value.code == 1
     assert str(decided.id) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1e-7, 2**70, "\u2028 é 😀 \x01"],
+    ids=["small float", "huge integer", "odd text"],
+)
+def test_verify_hashes_every_json_value_as_it_was_written(order, emit, value):
+    """verify reads events back with a faster JSON codec than the writer's, which
+    spells a few values otherwise (1e-07 vs 1e-7) or not at all (beyond 64 bits):
+    those events still verify, and altering them is still caught."""
+    event = emit(order, "task_decided", "manager", payload={"value": value, "n": [value]})
+    assert verify_all().ok
+    tamper(
+        "UPDATE audit_auditevent SET payload = %s WHERE hash = %s",
+        [json.dumps({"value": value, "n": [0]}), event.hash],
+    )
+    result = verify_all()
+    assert not result.ok and result.first_broken == str(event.id)
 
 
 def test_a_rewritten_chain_is_caught_by_the_checkpoint(order, emit):
