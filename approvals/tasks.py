@@ -48,3 +48,11 @@ def move_absent_tasks() -> int:
     from approvals import services
 
     return services.move_tasks_of_started_absences()
+
+
+@shared_task(name="approvals.tasks.purge_idempotency_keys", ignore_result=True)
+def purge_idempotency_keys() -> int:
+    """Hourly (beat): delete the API's expired Idempotency-Keys (kept 24 hours)."""
+    from approvals.api import idempotency
+
+    return idempotency.purge_expired()

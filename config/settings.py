@@ -246,6 +246,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "requeue-outbox": {"task": "approvals.tasks.requeue_outbox", "schedule": timedelta(minutes=1)},
     # Reminders of people who chose a daily digest, once an hour (each person's
     # held reminders go out when NOTIFY_DIGEST_HOUR comes round).
+    # The API's Idempotency-Keys past their 24 hours (expired ones already count as absent).
+    "purge-idempotency-keys": {
+        "task": "approvals.tasks.purge_idempotency_keys",
+        "schedule": timedelta(hours=1),
+    },
     "reminder-digests": {
         "task": "approvals.tasks.send_reminder_digests",
         "schedule": timedelta(hours=1),

@@ -9,6 +9,7 @@ transaction before the view runs, and the database's unique constraint lets
 exactly one insert in. The others poll briefly for the winner's stored response
 and replay it, or answer 409 ``idempotency_in_progress`` if it takes too long.
 A response of 500 or more is not kept (the key is released) so a retry may run.
+Expired keys count as absent; beat deletes them every hour (``purge_expired``).
 """
 
 from __future__ import annotations
@@ -111,7 +112,6 @@ def claim(
         except IntegrityError:
             pass
         else:
-            IdempotencyKey.objects.filter(owner=owner, created_at__lt=now - retention()).delete()
             return row
         existing = IdempotencyKey.objects.filter(owner=owner, key=key).first()
         if existing is not None and existing.created_at < now - retention():
@@ -186,3 +186,16 @@ def idempotent(handler: Handler) -> Handler:
         return response
 
     return wrapper
+
+
+def purge_expired(*, batch: int = 10_000) -> int:
+    """Delete every expired key, oldest first, ``batch`` rows a statement (each its own
+    short transaction: no long lock, no huge one). Returns how many were deleted."""
+    cutoff = timezone.now() - retention()
+    deleted = 0
+    while True:
+        expired = IdempotencyKey.objects.filter(created_at__lt=cutoff).order_by("created_at")
+        ids = list(expired.values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += IdempotencyKey.objects.filter(pk__in=ids, created_at__lt=cutoff).delete()[0]

@@ -15,7 +15,7 @@ class IdempotencyKey(models.Model):
     before the view runs: the unique constraint lets exactly one of several
     concurrent repeats claim the key. The winner stores the status and body when
     it is done; repeats replay them. Rows older than the retention window (24 h)
-    count as absent and are deleted when their owner next claims a key.
+    count as absent; an hourly beat task deletes them (``idempotency.purge_expired``).
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

@@ -185,3 +185,28 @@ def test_concurrent_decisions_with_one_key_decide_once(scene):
     # All callers see the first answer (or "in progress"), never a 409 "already decided".
     assert {status for status, _ in results} <= {200, 409}
     assert all(body.get("code") in (None, "idempotency_in_progress") for _, body in results)
+
+
+def test_beat_purges_the_expired_keys_of_every_caller(po_workflow, requester, outsider, settings):
+    """Keys are kept 24 hours; the hourly beat task deletes the older ones of every
+    caller, whether or not they post again, and keeps the rest."""
+    from approvals import tasks
+    from approvals.api import idempotency
+
+    assert settings.CELERY_BEAT_SCHEDULE["purge-idempotency-keys"]["task"] == (
+        tasks.purge_idempotency_keys.name
+    )
+    for person in (requester, outsider):
+        client = client_for(person)
+        for key in ("a", "b", "c"):
+            client.post("/api/v1/requests/", PO_BODY, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    IdempotencyKey.objects.exclude(key="c").update(created_at=timezone.now() - timedelta(hours=25))
+    assert idempotency.purge_expired(batch=3) == 4  # two statements of 3, then 1, then none
+    assert sorted(IdempotencyKey.objects.values_list("owner_id", "key")) == sorted(
+        [(requester.pk, "c"), (outsider.pk, "c")]
+    )
+    assert tasks.purge_idempotency_keys() == 0
+    # What is left still replays.
+    again = client_for(requester).post("/api/v1/requests/", PO_BODY, format="json",
+                                       HTTP_IDEMPOTENCY_KEY="c")
+    assert again.headers["Idempotent-Replayed"] == "true"
