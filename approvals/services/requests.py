@@ -197,7 +197,9 @@ def add_attachment(
 ) -> Attachment:
     """Attach evidence (an UploadedFile) to a request, within the size and type limits
     (settings.APPROVALS ATTACHMENT_MAX_BYTES and ATTACHMENT_TYPES); InvalidInput beyond.
-    The requester and the people with a task on the request may attach."""
+    The requester and the people with a task on the request may attach. The file is
+    written inside the transaction (its name goes into the row and the audit event) and
+    deleted again if the transaction fails."""
     from approvals.selectors import request_for
 
     limits = settings.APPROVALS
@@ -223,36 +225,44 @@ def add_attachment(
             faults=[Fault("file", problem)],
         )
     request_for(author, request_id)
-    with service_transaction():
-        request = lock_request(request_id)
-        is_participant = (
-            request.requester_id == author.pk or request.tasks.filter(assignee=author).exists()
-        )
-        if not is_participant:
-            raise NotAllowed(
-                "Only the requester and its approvers may attach files.", code="not_participant"
+    stored: str | None = None
+    try:
+        with service_transaction():
+            request = lock_request(request_id)
+            is_participant = (
+                request.requester_id == author.pk or request.tasks.filter(assignee=author).exists()
             )
-        digest = hashlib.sha256()
-        for chunk in uploaded.chunks():
-            digest.update(chunk)
-        uploaded.seek(0)
-        attachment = Attachment(
-            request=request,
-            uploaded_by=author,
-            filename=name,
-            content_type=limits["ATTACHMENT_TYPES"][ext],
-            size=size,
-            sha256=digest.hexdigest(),
-        )
-        attachment.file.save(name, uploaded, save=False)
-        attachment.save(force_insert=True)
-        log_event(
-            request,
-            "attachment_added",
-            actor_of(author, via=via),
-            attachment=attachment.pk,
-            filename=name,
-            size=size,
-            sha256=attachment.sha256,
-        )
+            if not is_participant:
+                raise NotAllowed(
+                    "Only the requester and its approvers may attach files.", code="not_participant"
+                )
+            digest = hashlib.sha256()
+            for chunk in uploaded.chunks():
+                digest.update(chunk)
+            uploaded.seek(0)
+            attachment = Attachment(
+                request=request,
+                uploaded_by=author,
+                filename=name,
+                content_type=limits["ATTACHMENT_TYPES"][ext],
+                size=size,
+                sha256=digest.hexdigest(),
+            )
+            attachment.file.save(name, uploaded, save=False)
+            stored = attachment.file.name
+            attachment.save(force_insert=True)
+            log_event(
+                request,
+                "attachment_added",
+                actor_of(author, via=via),
+                attachment=attachment.pk,
+                filename=name,
+                size=size,
+                sha256=attachment.sha256,
+            )
+    except BaseException:
+        # The row and its event were rolled back: the file must not stay behind.
+        if stored is not None:
+            Attachment.file.field.storage.delete(stored)
+        raise
     return attachment

@@ -228,6 +228,33 @@ def test_attachment_is_stored_and_listed(scene):
     assert [a["filename"] for a in detail["attachments"]] == ["quote.pdf"]
 
 
+def test_a_failed_attachment_leaves_no_file_behind(scene, settings, monkeypatch):
+    """The file is written inside the service's transaction; when the transaction
+    fails after that (here: its audit event), the file goes with the row."""
+    from approvals.services import requests as request_services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the audit write failed")
+
+    monkeypatch.setattr(request_services, "log_event", broken)
+    with pytest.raises(RuntimeError, match="audit write failed"):
+        services.add_attachment(
+            request_id=scene.request.pk, author=scene.people["requester"],
+            uploaded=SimpleUploadedFile("quote.pdf", b"%PDF-1.4 the quote"),
+        )
+    def files() -> list:
+        return [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()]
+
+    assert not scene.request.attachments.exists()
+    assert files() == []
+    monkeypatch.undo()
+    services.add_attachment(
+        request_id=scene.request.pk, author=scene.people["requester"],
+        uploaded=SimpleUploadedFile("quote.pdf", b"%PDF-1.4 the quote"),
+    )
+    assert len(files()) == 1
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [("virus.exe", b"MZ..."), ("empty.pdf", b"")],
