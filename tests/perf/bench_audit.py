@@ -7,7 +7,7 @@ inputs.amount >= 50000, newest first, as the auditors' page and API ask it
 and the total count the paginator needs. Then ``verify_all`` over the whole
 trail, in one process and with ``--workers`` processes (the CPU seconds, this
 process's and its workers', are robust to a loaded machine where wall time is not).
-Run: DATABASE_URL=... python -m tests.perf.bench_audit [--no-verify] [--workers N]
+Run: DATABASE_URL=... python -m tests.perf.bench_audit [--no-verify] [--workers N] [--no-single]
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--no-verify", action="store_true")
     parser.add_argument("--workers", type=int, default=2, help="verify processes (1: one run)")
+    parser.add_argument("--no-single", action="store_true",
+                        help="verify with --workers processes only, not also with one")
     args = parser.parse_args()
     auditor = Person.objects.get(username="bench_auditor")
     flt = question()
@@ -79,7 +81,7 @@ def main() -> None:
         return
     hot = AuditEvent.objects.count()
     rows = []
-    for workers in sorted({1, args.workers}):
+    for workers in [args.workers] if args.no_single else sorted({1, args.workers}):
         start, cpu = time.perf_counter(), _cpu_seconds()
         result = verify_all(workers=workers)
         elapsed, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
