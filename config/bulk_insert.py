@@ -33,14 +33,16 @@ def available(connection: BaseDatabaseWrapper) -> bool:
     return connection.vendor == "postgresql"
 
 
-def _plain(value: Any) -> Any:
-    """A database-ready value (after ``get_db_prep_save``) as JSON: its text for the
-    types JSON has no word for, which the column's input function reads back."""
-    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
-        return value.isoformat()  # full precision and offset (DjangoJSONEncoder cuts µs)
-    if isinstance(value, uuid.UUID | decimal.Decimal):
-        return str(value)
-    raise TypeError(f"insert_rows cannot send {type(value).__name__} as JSON")
+_AS_TEXT = (datetime.datetime, datetime.date, datetime.time, uuid.UUID, decimal.Decimal)
+
+
+def _column_value(value: Any) -> Any:
+    """A database-ready value (after ``get_db_prep_save``) of a column that is not
+    JSON, as JSON: its text for the types JSON has no word for, which the column
+    type's input function reads back (isoformat keeps microseconds and offset)."""
+    if isinstance(value, _AS_TEXT):
+        return value.isoformat() if isinstance(value, datetime.date | datetime.time) else str(value)
+    return value
 
 
 def insert_rows(
@@ -75,7 +77,7 @@ def insert_rows(
                     json.loads(json.dumps(value, cls=f.encoder)) if f.encoder else value
                 )
             else:
-                record[f.column] = f.get_db_prep_save(value, connection)
+                record[f.column] = _column_value(f.get_db_prep_save(value, connection))
         records.append(record)
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in fields)
@@ -91,5 +93,7 @@ def insert_rows(
     if returning:
         sql += " RETURNING " + ", ".join(qn(c) for c in returning)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(records, default=_plain)])
+        # No default=: a JSON field's value JSON cannot hold fails here as JSONField's
+        # own json.dumps would.
+        cursor.execute(sql, [json.dumps(records)])
         return cursor.fetchall() if returning else []

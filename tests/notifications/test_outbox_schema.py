@@ -4,6 +4,7 @@ insert writes each one), and migration 0002, which dropped two, runs both ways."
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
@@ -109,3 +110,11 @@ def test_rows_inserted_in_one_json_parameter_are_those_bulk_create_writes(db):
 
     assert stored("json-1") == stored("orm-1")
     assert stored("json-1")["next_attempt_at"] == at and stored("json-1")["payload"] == payload
+
+    # A JSON field's value that JSON cannot hold is refused, as by JSONField itself.
+    odd = row("odd")
+    odd.payload = {"amount": Decimal("1.50")}
+    with pytest.raises(TypeError), transaction.atomic():
+        Outbox.objects.bulk_create([odd])
+    with pytest.raises(TypeError), transaction.atomic():
+        bulk_insert.insert_rows(connection, [odd, row("json-3")])
