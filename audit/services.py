@@ -24,6 +24,8 @@ from django.db import transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from config import bulk_insert
+
 from .hashing import GENESIS_HASH, canonical_json, compute_hash, normalize
 from .models import ArchivedEvent, AuditEvent
 
@@ -143,16 +145,33 @@ def _stored_head(connection: BaseDatabaseWrapper, chain: str) -> tuple[int, str]
     return (row[0], row[1]) if row else (0, GENESIS_HASH)
 
 
+# One backward index step per chain (the last entry of (chain, seq)) and one heap
+# row for its hash: the portable form below reads every event of every chain.
+_LAST_OF_EACH_SQL = """
+SELECT c.chain, last.seq, last.hash FROM unnest(%s::text[]) AS c(chain)
+CROSS JOIN LATERAL (
+    SELECT seq, hash FROM {table} WHERE chain = c.chain ORDER BY seq DESC LIMIT 1
+) AS last
+"""
+
+
 def _stored_heads(chains: set[str]) -> dict[str, tuple[int, str]]:
     """``_stored_head`` for many chains: one query per tier (hot first; a chain
     whose events all moved to the archive has its head there)."""
     from django.db.models import OuterRef, Subquery
 
     heads: dict[str, tuple[int, str]] = {}
+    connection = transaction.get_connection()
     for model in (AuditEvent, ArchivedEvent):
         missing = chains - heads.keys()
         if not missing:
             break
+        if connection.vendor == "postgresql":
+            table = connection.ops.quote_name(model._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.execute(_LAST_OF_EACH_SQL.format(table=table), [sorted(missing)])
+                heads.update((chain, (seq, hash_)) for chain, seq, hash_ in cursor.fetchall())
+            continue
         last = model.objects.filter(chain=OuterRef("chain")).order_by("-seq").values("seq")[:1]
         found = (
             model.objects.filter(chain__in=missing, seq=Subquery(last))
@@ -286,6 +305,13 @@ def _append(events: list[tuple[str, AuditEvent]], *, bulk: bool) -> list[AuditEv
         event.hash = compute_hash(event)
         heads.heads[chain] = (event.seq, event.hash)
     rows = [event for _, event in events]
+    if bulk and len(rows) > 1 and bulk_insert.available(connection):
+        # One JSON parameter for the whole batch (see config.bulk_insert): binding a
+        # few hundred events cell by cell cost more than building them.
+        bulk_insert.insert_rows(connection, rows)
+        for event in rows:
+            event._state.adding, event._state.db = False, connection.alias
+        return rows
     if bulk:
         return AuditEvent.objects.bulk_create(rows)
     for event in rows:

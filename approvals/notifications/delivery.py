@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -45,13 +46,18 @@ def enqueue(ids: list[int], *, now: datetime | None = None, force: bool = False)
     return _hand_over(rows, now)
 
 
-def enqueue_written(rows: list[tuple[int, datetime]]) -> int:
+def enqueue_written(rows: list[tuple[int, datetime]], *, queued: Collection[int] = ()) -> int:
     """After commit: hand the rows a transaction just wrote, ``(id, next_attempt_at)``,
     to the broker without reading them back. Someone else may have handed one over
-    meanwhile (the re-queue sweep): the worker's claim still sends it once."""
+    meanwhile (the re-queue sweep): the worker's claim still sends it once.
+
+    ``queued``: the rows the transaction already wrote as ``queued`` (those due at
+    once; see ``notify._write``), which need no second write when the broker takes
+    them; any the broker does not take go back to ``pending`` for the re-queue sweep."""
     if _broker_recently_down(len(rows)):
+        _back_to_pending(queued)
         return 0
-    return _hand_over(sorted(rows, key=lambda r: (r[1], r[0])), timezone.now())
+    return _hand_over(sorted(rows, key=lambda r: (r[1], r[0])), timezone.now(), queued=queued)
 
 
 def _broker_recently_down(count: int) -> bool:
@@ -61,8 +67,18 @@ def _broker_recently_down(count: int) -> bool:
     return False
 
 
-def _hand_over(rows: list[tuple[int, datetime]], now: datetime) -> int:
-    """Hand the rows to the broker, then mark those due now as queued with one UPDATE.
+def _back_to_pending(ids: Collection[int]) -> None:
+    """Rows written ``queued`` that the broker did not take: ``pending`` again, so the
+    re-queue sweep hands them over at its next run (not only once they are stale)."""
+    if ids:
+        Outbox.objects.filter(pk__in=list(ids), state=_OS.QUEUED).update(state=_OS.PENDING)
+
+
+def _hand_over(
+    rows: list[tuple[int, datetime]], now: datetime, *, queued: Collection[int] = ()
+) -> int:
+    """Hand the rows to the broker, then mark those due now as queued with one UPDATE
+    (but for those already written ``queued``: ``queued`` ids).
 
     Rows due now go in messages of up to ``NOTIFY_HANDOFF_CHUNK`` ids (one message
     per row cost the SLA sweep a third of its time); a row held for later goes alone,
@@ -79,8 +95,9 @@ def _hand_over(rows: list[tuple[int, datetime]], now: datetime) -> int:
     messages += [([pk], (due - now).total_seconds()) for pk, due in rows if due > now]
 
     handed = 0
-    queued: list[int] = []
-    for ids, countdown in messages:
+    to_mark: list[int] = []
+    queued = set(queued)
+    for number, (ids, countdown) in enumerate(messages):
         try:
             if len(ids) == 1:
                 deliver_outbox.apply_async((ids[0],), countdown=countdown or None)
@@ -93,19 +110,23 @@ def _hand_over(rows: list[tuple[int, datetime]], now: datetime) -> int:
                 exc,
                 len(rows) - handed,
             )
+            # The refused message's rows say why, and wait (pending) for the sweep; so
+            # do the rows written queued that later messages would have carried.
             Outbox.objects.filter(pk__in=ids, state__in=CLAIMABLE_STATES).update(
-                last_error=f"broker unavailable at {now:%Y-%m-%d %H:%M:%S}: {exc}"[:1000]
+                state=_OS.PENDING,
+                last_error=f"broker unavailable at {now:%Y-%m-%d %H:%M:%S}: {exc}"[:1000],
             )
+            _back_to_pending(queued.intersection(pk for m, _ in messages[number + 1 :] for pk in m))
             break
         handed += len(ids)
         if not countdown:
-            queued.extend(ids)
-    if queued:
+            to_mark.extend(pk for pk in ids if pk not in queued)
+    if to_mark:
         # Held rows (countdown) stay pending, so the sweep still covers them if the
         # delayed message is lost. A row whose delivery already failed waits for its
         # retry (next_attempt_at ahead): not "queued".
         Outbox.objects.filter(
-            pk__in=queued, state__in=CLAIMABLE_STATES, next_attempt_at__lte=now
+            pk__in=to_mark, state__in=CLAIMABLE_STATES, next_attempt_at__lte=now
         ).update(state=_OS.QUEUED, queued_at=now)
     return handed
 

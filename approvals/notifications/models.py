@@ -25,7 +25,8 @@ class Outbox(models.Model):
     message twice inserts once; a worker claims a row with a conditional UPDATE
     that must change exactly one row, so two workers never both send it."""
 
-    dedup_key = models.CharField(max_length=255, unique=True)
+    # Unique (the constraint outbox_dedup_key below): the insert's ON CONFLICT target.
+    dedup_key = models.CharField(max_length=255)
     kind = models.CharField(max_length=30, choices=Kind.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     state = models.CharField(max_length=10, choices=_OS.choices, default=_OS.PENDING)
@@ -36,6 +37,9 @@ class Outbox(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="outbox_messages",
+        # No index of its own: outbox_recipient_request starts with it and serves the
+        # lookups by recipient (a person's deletion, its foreign-key check).
+        db_index=False,
     )
     subscription = models.ForeignKey(
         "WebhookSubscription",
@@ -89,6 +93,10 @@ class Outbox(models.Model):
             ),
         ]
         constraints = [
+            # Writing the same message twice inserts it once (INSERT … ON CONFLICT).
+            # A named constraint rather than unique=True, which on PostgreSQL adds a
+            # varchar_pattern_ops index for LIKE queries that nothing makes.
+            models.UniqueConstraint(fields=["dedup_key"], name="outbox_dedup_key"),
             models.CheckConstraint(
                 condition=Q(recipient__isnull=False) | Q(subscription__isnull=False),
                 name="outbox_has_destination",

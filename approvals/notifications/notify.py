@@ -20,6 +20,8 @@ from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
+from config import bulk_insert
+
 from .channels import channel_available
 from .choices import PERSON_CHANNELS, Channel, Kind, OutboxState
 from .links import Links
@@ -176,14 +178,22 @@ def _write(rows: list[Outbox]) -> None:
     if not rows:
         return
     _hold_for_collapse(rows)
+    now = timezone.now()
+    for row in rows:
+        if row.state == OutboxState.PENDING and row.next_attempt_at <= now:
+            # Handed to the broker right after commit: written in that state at once,
+            # not inserted pending and updated (every index written twice). If that
+            # hand-off fails they go back to pending; if the process dies before it,
+            # the re-queue sweep takes them as stale queued rows (OUTBOX_STALE_SECONDS).
+            row.state, row.queued_at = OutboxState.QUEUED, now
     written = _insert_new(rows)
     due = [(row.pk, row.next_attempt_at) for row in written if row.state != OutboxState.DIGEST]
     if due:
-        # After commit only: nothing is sent for a transaction that rolls back. If the
-        # broker is down the rows stay pending and the re-queue sweep hands them over.
+        # After commit only: nothing is sent for a transaction that rolls back.
         from .delivery import enqueue_written
 
-        transaction.on_commit(partial(enqueue_written, due), robust=True)
+        queued = [row.pk for row in written if row.state == OutboxState.QUEUED]
+        transaction.on_commit(partial(enqueue_written, due, queued=queued), robust=True)
 
 
 def channels_for(person: Person) -> list[str]:
@@ -291,24 +301,15 @@ def _insert_new(rows: list[Outbox]) -> list[Outbox]:
     by_key: dict[str, Outbox] = {}
     for row in rows:
         by_key.setdefault(row.dedup_key, row)
-    fields = [f for f in Outbox._meta.concrete_fields if not f.primary_key]
     conn = transaction.get_connection()
-    qn = conn.ops.quote_name
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [
-        f.get_db_prep_save(f.pre_save(row, add=True), conn)
-        for row in by_key.values()
-        for f in fields
-    ]
-    # Only quoted names from the model and placeholders go into the text.
-    sql = (
-        f"INSERT INTO {qn(Outbox._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES {', '.join([one_row] * len(by_key))} "
-        f"ON CONFLICT ({qn('dedup_key')}) DO NOTHING RETURNING {qn('id')}, {qn('dedup_key')}"
-    )
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = {key: pk for pk, key in cursor.fetchall()}
+    if bulk_insert.available(conn):
+        # One JSON parameter for all the rows (see config.bulk_insert).
+        found = bulk_insert.insert_rows(
+            conn, list(by_key.values()), conflict_column="dedup_key", returning=("id", "dedup_key")
+        )
+        ids = {key: pk for pk, key in found}
+    else:
+        ids = _insert_with_values(conn, list(by_key.values()))
     written = []
     for key, row in by_key.items():
         if key in ids:
@@ -317,6 +318,23 @@ def _insert_new(rows: list[Outbox]) -> list[Outbox]:
             row._state.db = conn.alias
             written.append(row)
     return written
+
+
+def _insert_with_values(conn: Any, rows: list[Outbox]) -> dict[str, int]:
+    """``_insert_new``'s statement with a placeholder per value (SQLite)."""
+    fields = [f for f in Outbox._meta.concrete_fields if not f.primary_key]
+    qn = conn.ops.quote_name
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    params = [f.get_db_prep_save(f.pre_save(row, add=True), conn) for row in rows for f in fields]
+    # Only quoted names from the model and placeholders go into the text.
+    sql = (
+        f"INSERT INTO {qn(Outbox._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES {', '.join([one_row] * len(rows))} "
+        f"ON CONFLICT ({qn('dedup_key')}) DO NOTHING RETURNING {qn('id')}, {qn('dedup_key')}"
+    )
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {key: pk for pk, key in cursor.fetchall()}
 
 
 def _hold_for_collapse(rows: list[Outbox]) -> None:

@@ -12,6 +12,9 @@ transaction) and its one INSERT for all of a call's events are in these numbers.
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -94,9 +97,11 @@ def test_submit_and_every_decision_stay_within_their_query_bounds(
     assert request.state == "approved"
 
 
-def test_the_hand_off_after_commit_is_one_update_for_all_rows(
+def test_the_hand_off_after_commit_sends_without_a_statement(
     counted, requester, monkeypatch, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
+    """The rows due now are written ``queued`` in the service's transaction: handing
+    them to the broker after commit neither reads nor writes them again."""
     sent: list[int] = []
     monkeypatch.setattr(
         "approvals.tasks.deliver_outbox.apply_async", lambda args, **_: sent.append(args[0])
@@ -110,7 +115,9 @@ def test_the_hand_off_after_commit_is_one_update_for_all_rows(
         decide(open_task(request, "finance"))
     hand_offs = side_effects(callbacks)  # one hand-off for the whole service call
     assert len(hand_offs) == 1
-    with django_assert_num_queries(1):  # no read back: one UPDATE … SET state = 'queued'
+    board = Outbox.objects.filter(task__step_id="board")
+    assert set(board.values_list("state", flat=True)) == {"queued"}  # before the hand-off
+    with django_assert_num_queries(0):  # no read back, no UPDATE … SET state = 'queued'
         hand_offs[0]()
     board = list(
         Outbox.objects.filter(task__step_id="board").order_by("pk").values_list("pk", "state")
@@ -208,8 +215,73 @@ def test_rows_due_now_are_handed_over_in_chunks_and_each_is_sent_once(
 
 
 def _pending_rows(counted, requester, n: int) -> list[int]:
-    """n pending outbox rows (n requests submitted, hand-off not run)."""
+    """n outbox rows not with the broker yet (n requests submitted, hand-off not run)."""
     for i in range(n):
         services.submit(workflow_key="counted", requester=requester, inputs={"amount": str(i + 1)})
-    pending = Outbox.objects.filter(state="pending").order_by("pk")
+    pending = Outbox.objects.filter(state__in=["pending", "queued"]).order_by("pk")
     return list(pending.values_list("pk", flat=True))[:n]
+
+
+def _states(ids: list[int]) -> list[tuple[str, bool]]:
+    """(state, says the broker was unavailable) of each row, in id order."""
+    rows = Outbox.objects.filter(pk__in=ids).order_by("pk").values_list("state", "last_error")
+    return [(state, "broker unavailable" in error) for state, error in rows]
+
+
+def test_rows_written_queued_that_the_broker_refuses_wait_pending_for_the_sweep(
+    counted, requester, monkeypatch, settings
+):
+    """The broker takes the first message and refuses the second: the rows it took
+    stay queued; the refused ones and those after them are pending again (the
+    re-queue sweep hands them over at its next run), the refused ones saying why."""
+    settings.NOTIFY_HANDOFF_CHUNK = 2
+    taken: list[list[int]] = []
+
+    def first_only(args, **_):
+        if taken:
+            raise ConnectionError("broker down")
+        taken.append(args[0])
+
+    monkeypatch.setattr("approvals.tasks.deliver_outbox_many.apply_async", first_only)
+    monkeypatch.setattr(delivery, "_broker_down_until", 0.0)
+    ids = _pending_rows(counted, requester, 5)
+    assert _states(ids) == [("queued", False)] * 5  # as the services wrote them
+    now = timezone.now()
+    assert delivery.enqueue_written([(pk, now) for pk in ids], queued=ids) == 2
+    assert taken == [ids[:2]]
+    assert _states(ids) == [("queued", False)] * 2 + [("pending", True)] * 2 + [("pending", False)]
+    assert delivery.requeue().due == 3
+
+
+def test_rows_written_queued_go_back_to_pending_while_the_broker_is_known_down(
+    counted, requester, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent: list[int] = []
+    monkeypatch.setattr(
+        "approvals.tasks.deliver_outbox.apply_async", lambda args, **_: sent.append(args[0])
+    )
+    monkeypatch.setattr(delivery, "_broker_down_until", time.monotonic() + 60)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.submit(workflow_key="counted", requester=requester, inputs={"amount": "5"})
+    [row] = Outbox.objects.all()
+    assert sent == [] and row.state == "pending"
+
+
+def test_rows_whose_hand_off_never_ran_are_requeued_once_stale(
+    counted, requester, monkeypatch, settings
+):
+    """The process died between commit and hand-off: its rows were written queued
+    and no message carries them. The re-queue sweep takes them as stale queued rows
+    (a queued message that was lost), so each is still delivered at least once."""
+    sent: list[int] = []
+    monkeypatch.setattr(
+        "approvals.tasks.deliver_outbox_many.apply_async", lambda args, **_: sent.extend(args[0])
+    )
+    monkeypatch.setattr(
+        "approvals.tasks.deliver_outbox.apply_async", lambda args, **_: sent.append(args[0])
+    )
+    ids = _pending_rows(counted, requester, 3)  # the hand-offs never run
+    assert delivery.requeue().due == 0  # just written: maybe on its way to the broker
+    later = timezone.now() + timedelta(seconds=settings.OUTBOX_STALE_SECONDS + 1)
+    result = delivery.requeue(now=later)
+    assert result.due == result.queued == 3 and sorted(sent) == ids

@@ -231,3 +231,41 @@ def test_record_events_continues_the_chains_the_transaction_wrote_and_one_it_did
     assert_gapless(first)
     assert_gapless(second)
     assert verify_all().ok
+
+
+def test_record_events_finds_heads_in_either_tier_and_starts_new_chains(
+    purchase_order, requester, emit, settings, tmp_path
+):
+    """Heads of many chains at once (an SLA batch): one archived chain, one hot, one
+    without any event yet; each batch event goes after its chain's head."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audit.archive import archive_events
+
+    settings.AUDIT_ARCHIVE_DIR = tmp_path
+    old, hot, new = (new_request(purchase_order, requester, {"amount": str(n)}) for n in (1, 2, 3))
+    long_ago = timezone.now() - timedelta(days=settings.AUDIT_HOT_DAYS + 30)
+    emit(old, "request_submitted", "requester", at=long_ago)
+    archived_head = emit(old, "request_approved", "manager", at=long_ago, state="approved")
+    archive_events()
+    with transaction.atomic():
+        hot_head = write(hot)
+    assert not AuditEvent.objects.filter(request_id=new.pk).exists()
+    many = [
+        {
+            "event_type": "reminder_sent",
+            "actor": Actor(user="system", via="sla"),
+            "request_id": r.pk,
+            "workflow_key": r.workflow.key,
+            "workflow_version": r.workflow_version.number,
+        }
+        for r in (old, hot, new)
+    ]
+    with transaction.atomic():
+        after_old, after_hot, first_of_new = record_events(many)
+    assert (after_old.seq, after_old.prev_hash) == (3, archived_head.hash)
+    assert (after_hot.seq, after_hot.prev_hash) == (hot_head.seq + 1, hot_head.hash)
+    assert (first_of_new.seq, first_of_new.prev_hash) == (1, GENESIS_HASH)
+    assert verify_all().ok

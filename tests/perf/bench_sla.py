@@ -41,10 +41,10 @@ def measured(label: str, due: int, run: Callable[[], sla.SweepResult]) -> dict[s
         statements += 1
         return execute(sql, params, many, context)
 
-    def timed_hand_over(rows: list[Any], now: Any) -> int:
+    def timed_hand_over(rows: list[Any], now: Any, **kwargs: Any) -> int:
         start = time.perf_counter()
         try:
-            return hand_over(rows, now)
+            return hand_over(rows, now, **kwargs)
         finally:
             handoff["seconds"] += time.perf_counter() - start
             handoff["rows"] += len(rows)
