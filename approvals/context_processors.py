@@ -6,12 +6,12 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from approvals.selectors import is_auditor, is_author
+from approvals.selectors import header_flags
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    auditor = is_auditor(user)
-    return {"nav_can_audit": auditor, "nav_can_report": auditor or is_author(user)}
+    flags = header_flags(user)
+    return {"nav_can_audit": flags.can_audit, "nav_can_report": flags.can_report}
