@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from html import escape
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import TIME_STRINGS, timesince, timeuntil
 from django.views.decorators.http import require_GET, require_POST
 
@@ -77,14 +80,19 @@ def inbox(request: HttpRequest) -> HttpResponse:
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    items = _items(list(page.object_list), now)
+    # Deciding brings the person back to this page, filters and all.
+    back = request.get_full_path()
+    csrf_token = get_token(request)  # one token for every form of the page, as before
     return render(
         request,
         "approvals/inbox.html",
         {
-            "items": _items(list(page.object_list), now),
+            "items": items,
+            "rows": _rows_html(items, csrf_token=csrf_token, back=back),
+            "csrf_token": csrf_token,
             "page": page,
-            # Deciding brings the person back to this page, filters and all.
-            "back": request.get_full_path(),
+            "back": back,
             "query": query.urlencode(),
             "filters": filters,
             "workflow_options": filters.fields["workflow"].choices,
@@ -150,6 +158,80 @@ def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
             }
         )
     return items
+
+
+# One inbox row, the markup the template's loop wrote, byte for byte. Written here
+# because Django's template engine resolved its ~25 variables and conditions one lookup
+# at a time: 50 rows cost ~5 ms of CPU in the loop, ~1 ms like this. Every value is
+# escaped with html.escape, which is what django.utils.html.escape (autoescaping) calls;
+# tests/pages/test_inbox.py renders the old loop beside this and compares.
+_ROW = """
+  <li class="task{state_class}" id="task-{id}" data-task="{id}">
+    <div class="task__select">
+      <input type="checkbox" name="tasks" value="{id}" form="bulk-form" class="bulk-task" id="select-{id}">
+      <label for="select-{id}" class="visually-hidden">Select request #{request_id}</label>
+    </div>
+    <div class="task__body">
+      <div class="task__title">
+        <a href="{request_url}">#{request_id} {title}</a>
+        <span class="tag">{workflow}</span>
+        {pill}
+      </div>
+      <div class="task__meta">
+        From <strong>{requester}</strong> · step <code>{step}</code>
+        {due}
+        · assigned {assigned} ago
+      </div>
+      {summary}
+      {behalf}
+    </div>
+    <form class="task__decide decide-form" method="post" action="{decide_url}">
+      <input type="hidden" name="csrfmiddlewaretoken" value="{csrf_token}">
+      <input type="hidden" name="next" value="{back}">
+      <label for="comment-{id}" class="visually-hidden">Comment on request #{request_id}</label>
+      <textarea name="comment" id="comment-{id}" rows="2" placeholder="Comment (required to reject or ask for changes)"></textarea>
+      <p class="field-error" data-comment-error hidden>Add a comment to say why.</p>
+      <div class="btn-row">
+        <button type="submit" name="decision" value="approve" class="btn btn--approve btn--small">Approve</button>
+        <button type="submit" name="decision" value="reject" class="btn btn--reject btn--small" data-needs-comment>Reject</button>
+        <button type="submit" name="decision" value="request_changes" class="btn btn--small" data-needs-comment>Request changes</button>
+      </div>
+    </form>
+  </li>
+  """  # noqa: E501
+# The row's texts that go into _ROW as they are, escaped.
+_ESCAPED = ("id", "request_id", "request_url", "decide_url", "title", "workflow", "requester",
+            "step", "assigned")
+
+
+def _rows_html(items: list[dict[str, Any]], *, csrf_token: str, back: str) -> SafeString:
+    """The page's list items for the rows of ``_items`` (see ``_ROW``)."""
+    csrf_token, back = escape(csrf_token), escape(back)
+    html = []
+    for t in items:
+        overdue, soon = t["overdue"], t["due_soon"] and not t["overdue"]
+        due = ""
+        if t["due"]:
+            due = (' · <span class="text-bad">overdue by {}</span>' if overdue
+                   else " · due in {}").format(escape(t["due"]))
+        behalf = ""
+        if t["on_behalf_of"]:
+            via = ", via " + escape(t["via"]) if t["via"] else ""
+            behalf = (f'\n      <div class="task__behalf">On behalf of {escape(t["on_behalf_of"])}'
+                      f"{via}</div>\n      ")
+        html.append(_ROW.format(
+            state_class=" task--overdue" if overdue else " task--soon" if soon else "",
+            pill='<span class="pill pill--bad">Overdue</span>' if overdue
+            else '<span class="pill pill--warn">Due soon</span>' if soon else "",
+            due=due,
+            summary=f'<div class="task__summary">{escape(t["summary"])}</div>'
+            if t["summary"] else "",
+            behalf=behalf,
+            csrf_token=csrf_token,
+            back=back,
+            **{key: escape(t[key]) for key in _ESCAPED},
+        ))
+    return mark_safe("".join(html))  # noqa: S308 - every value above was escaped
 
 
 class _TranslatedOnce:

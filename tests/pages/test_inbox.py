@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.template import engines
 from django.template.defaultfilters import timesince_filter, timeuntil_filter
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -385,3 +386,84 @@ def test_bulk_cannot_reject(make_po, as_user, manager):
     )
     assert messages_of(response)
     assert open_task(req).state == "open"
+
+
+# The template loop the inbox rows were written with before the view wrote them
+# (approvals/views/inbox.py, _ROW): the rows must stay this markup, byte for byte.
+_TEMPLATE_ROWS = """{% for t in items %}
+  <li class="task{% if t.overdue %} task--overdue{% elif t.due_soon %} task--soon{% endif %}" id="task-{{ t.id }}" data-task="{{ t.id }}">
+    <div class="task__select">
+      <input type="checkbox" name="tasks" value="{{ t.id }}" form="bulk-form" class="bulk-task" id="select-{{ t.id }}">
+      <label for="select-{{ t.id }}" class="visually-hidden">Select request #{{ t.request_id }}</label>
+    </div>
+    <div class="task__body">
+      <div class="task__title">
+        <a href="{{ t.request_url }}">#{{ t.request_id }} {{ t.title }}</a>
+        <span class="tag">{{ t.workflow }}</span>
+        {% if t.overdue %}<span class="pill pill--bad">Overdue</span>{% elif t.due_soon %}<span class="pill pill--warn">Due soon</span>{% endif %}
+      </div>
+      <div class="task__meta">
+        From <strong>{{ t.requester }}</strong> · step <code>{{ t.step }}</code>
+        {% if t.due %} · {% if t.overdue %}<span class="text-bad">overdue by {{ t.due }}</span>{% else %}due in {{ t.due }}{% endif %}{% endif %}
+        · assigned {{ t.assigned }} ago
+      </div>
+      {% if t.summary %}<div class="task__summary">{{ t.summary }}</div>{% endif %}
+      {% if t.on_behalf_of %}
+      <div class="task__behalf">On behalf of {{ t.on_behalf_of }}{% if t.via %}, via {{ t.via }}{% endif %}</div>
+      {% endif %}
+    </div>
+    <form class="task__decide decide-form" method="post" action="{{ t.decide_url }}">
+      <input type="hidden" name="csrfmiddlewaretoken" value="{{ csrf_token }}">
+      <input type="hidden" name="next" value="{{ back }}">
+      <label for="comment-{{ t.id }}" class="visually-hidden">Comment on request #{{ t.request_id }}</label>
+      <textarea name="comment" id="comment-{{ t.id }}" rows="2" placeholder="Comment (required to reject or ask for changes)"></textarea>
+      <p class="field-error" data-comment-error hidden>Add a comment to say why.</p>
+      <div class="btn-row">
+        <button type="submit" name="decision" value="approve" class="btn btn--approve btn--small">Approve</button>
+        <button type="submit" name="decision" value="reject" class="btn btn--reject btn--small" data-needs-comment>Reject</button>
+        <button type="submit" name="decision" value="request_changes" class="btn btn--small" data-needs-comment>Request changes</button>
+      </div>
+    </form>
+  </li>
+  {% endfor %}"""  # noqa: E501
+
+
+def test_the_rows_are_the_markup_of_the_template_loop_and_escape_every_value():
+    nasty = "<script>alert('x')</script> & \"quotes\""
+    base = {
+        "id": "7", "request_id": "3", "request_url": "/requests/3/",
+        "decide_url": "/tasks/7/decide/", "title": "Laptop", "workflow": "Purchase order",
+        "requester": "Alice Requester", "step": "manager", "overdue": False,
+        "due_soon": False, "due": "2\xa0days", "assigned": "5\xa0hours", "summary": "",
+        "on_behalf_of": "", "via": "",
+    }
+    items = [
+        base,
+        {**base, "overdue": True, "due_soon": True, "due": "1\xa0hour"},
+        {**base, "due_soon": True, "summary": "Amount 1,200.00 · Vendor Acme"},
+        {**base, "due": "", "on_behalf_of": "Bob Manager"},
+        {**base, "on_behalf_of": "Bob Manager", "via": "Carol Delegate, Hank Helper"},
+        {key: nasty if isinstance(value, str) else value for key, value in base.items()}
+        | {"on_behalf_of": nasty, "via": nasty, "overdue": True},
+    ]
+    csrf_token, back = "tok<en>", "/?workflow=a&due=soon&x=\"'"
+    expected = engines["django"].from_string(_TEMPLATE_ROWS).render(
+        {"items": items, "csrf_token": csrf_token, "back": back}
+    )
+    rows = inbox_view._rows_html(items, csrf_token=csrf_token, back=back)
+    assert rows == expected
+    assert "<script>" not in rows and "&lt;script&gt;alert(&#x27;x&#x27;)" in rows
+    assert inbox_view._rows_html([], csrf_token=csrf_token, back=back) == ""
+
+
+def test_the_page_around_the_rows_is_unchanged(make_po, as_user, manager, grandboss):
+    _delegated_via_helper(make_po(vendor="Delegated <b>"), manager, grandboss)
+    make_po(vendor="Plain")
+    response = as_user(manager).get("/")
+    html = response.content.decode()
+    rows = engines["django"].from_string(_TEMPLATE_ROWS).render(
+        {"items": response.context["items"], "csrf_token": response.context["csrf_token"],
+         "back": "/"}
+    )
+    assert f'<ul class="task-list">\n  {rows}\n</ul>' in html
+    assert "Delegated &lt;b&gt; order" in html and "via Hank Helper" in html
