@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import TIME_STRINGS, timesince, timeuntil
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors, services
@@ -28,6 +27,7 @@ from approvals.recipes import Recipe
 from approvals.selectors import InboxWorkflow
 
 from .common import names_for, recipe_of, safe_next, summary
+from .elapsed import Elapsed
 
 DUE_SOON = timedelta(hours=24)
 PAGE_SIZE = 50
@@ -125,7 +125,7 @@ def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
     via_names = names_for(u for r in rows for u in (r["delegation_chain"] or [])[1:-1])
     request_url = url_for_id("approvals:request")
     decide_url = url_for_id("approvals:decide")
-    words = {unit: _TranslatedOnce(text) for unit, text in TIME_STRINGS.items()}
+    elapsed = Elapsed(now)
     items = []
     for row in rows:
         due_at = row["due_at"]
@@ -144,11 +144,9 @@ def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
                 "overdue": overdue,
                 "due_soon": bool(due_at and now <= due_at < now + DUE_SOON),
                 # The words of Django's timesince/timeuntil filters, with one "now" per page.
-                "due": (
-                    timesince(due_at, now, time_strings=words) if overdue
-                    else timeuntil(due_at, now, time_strings=words)
-                ) if due_at else "",
-                "assigned": timesince(row["created_at"], now, time_strings=words),
+                "due": (elapsed.since(due_at) if overdue else elapsed.until(due_at))
+                if due_at else "",
+                "assigned": elapsed.since(row["created_at"]),
                 "summary": summary(
                     recipes[row["request__workflow_version_id"]], row["request__inputs"]
                 ),
@@ -232,22 +230,6 @@ def _rows_html(items: list[dict[str, Any]], *, csrf_token: str, back: str) -> Sa
             **{key: escape(t[key]) for key in _ESCAPED},
         ))
     return mark_safe("".join(html))  # noqa: S308 - every value above was escaped
-
-
-class _TranslatedOnce:
-    """One of Django's ``TIME_STRINGS`` ("%(num)d day" / "%(num)d days"), translated
-    once per number: a page says "2 days" and "5 hours" dozens of times, and the
-    translation lookups cost more than timesince's arithmetic."""
-
-    def __init__(self, text: Any) -> None:
-        self.text = text
-        self.done: dict[int, str] = {}
-
-    def __mod__(self, params: dict[str, int]) -> str:
-        num = params["num"]
-        if num not in self.done:
-            self.done[num] = self.text % params
-        return self.done[num]
 
 
 def _display_name(row: dict[str, Any], prefix: str) -> str:
