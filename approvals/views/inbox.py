@@ -96,11 +96,21 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "filters": filters,
             "workflow_options": filters.fields["workflow"].choices,
+            "due_options": filters.fields["due"].choices,
+            # What the Select widget marks selected (the value given, even if not a choice)
+            # and marks invalid (tests/pages/test_inbox.py compares with the widget).
+            "due_value": _as_option(filters["due"].value()),
+            "due_invalid": bool(filters["due"].errors),
             "workflow_selected": chosen["workflow"],
             "filtered": any(chosen.values()),
             "overdue_count": overdue,
         },
     )
+
+
+def _as_option(value: Any) -> str:
+    """A form value as ``Select.format_value`` compares it with the options."""
+    return "" if value is None else str(value)
 
 
 def _totals(workflows: list[InboxWorkflow], key: str, due: str) -> tuple[int, int]:

@@ -467,3 +467,14 @@ def test_the_page_around_the_rows_is_unchanged(make_po, as_user, manager, grandb
     )
     assert f'<ul class="task-list">\n  {rows}\n</ul>' in html
     assert "Delegated &lt;b&gt; order" in html and "via Hank Helper" in html
+
+
+@pytest.mark.parametrize("query", ["", "?due=soon", "?due=overdue", "?due=", "?due=bogus",
+                                   "?page=2", "?workflow=nope&due=soon"])
+def test_the_due_filter_is_the_markup_of_its_widget(make_po, as_user, manager, query):
+    make_po()
+    response = as_user(manager).get("/" + query)
+    widget = str(response.context["filters"]["due"])  # the form's own Select widget
+    assert widget.startswith('<select name="due"')
+    html = response.content.decode()
+    assert f'<label for="id_due">Due</label>\n    {widget}\n  </div>' in html
