@@ -17,6 +17,7 @@ from django.utils.timesince import timeuntil
 from approvals.choices import RequestState, TaskState
 from approvals.errors import NotFound
 from approvals.models import Request, Task, Workflow, WorkflowVersion
+from approvals.prepared import Prepared
 from audit.permissions import AUDITORS_ROLE
 from audit.permissions import is_auditor as audit_is_auditor
 from orgchart.models import Person
@@ -188,8 +189,21 @@ def inbox_workflows(person: Person, now: datetime, soon: datetime) -> list[Inbox
     """The workflows the person has open tasks in, by title, with their counts: one
     grouped query on the task_inbox index gives the inbox both its filter's choices
     (what can match, not every workflow of the company) and its totals."""
-    groups = (
-        Task.objects.filter(assignee=person, state=TaskState.OPEN)
+    groups = _INBOX_WORKFLOWS.rows(None, person_id=person.pk, now=now, soon=soon)
+    return [
+        InboxWorkflow(
+            key=g["request__workflow__key"], title=g["request__workflow__title"],
+            open=g["open"], due_soon=g["due_soon"], overdue=g["overdue"],
+        )
+        for g in groups
+    ]
+
+
+def _inbox_workflows_query(
+    shape: None, *, person_id: int, now: datetime, soon: datetime
+) -> QuerySet[Task]:
+    return (
+        Task.objects.filter(assignee_id=person_id, state=TaskState.OPEN)
         .values("request__workflow__key", "request__workflow__title")
         .annotate(
             open=Count("pk"),
@@ -198,13 +212,10 @@ def inbox_workflows(person: Person, now: datetime, soon: datetime) -> list[Inbox
         )
         .order_by("request__workflow__title", "request__workflow__key")
     )
-    return [
-        InboxWorkflow(
-            key=g["request__workflow__key"], title=g["request__workflow__title"],
-            open=g["open"], due_soon=g["due_soon"], overdue=g["overdue"],
-        )
-        for g in groups
-    ]
+
+
+# Compiled once per process: every inbox page asks it (approvals/prepared.py).
+_INBOX_WORKFLOWS = Prepared(_inbox_workflows_query)
 
 
 def tasks_visible_to(person: Person) -> QuerySet[Task]:

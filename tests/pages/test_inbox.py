@@ -107,7 +107,7 @@ def test_inbox_costs_the_same_queries_for_10_and_120_tasks(make_po, as_user, man
     # Other pages and filters: no more (one less when no task there came through a chain).
     assert _count_inbox_queries(client, "/?page=3") <= ten
     assert _count_inbox_queries(client, "/?workflow=purchase_order&due=soon&page=2") <= ten
-    assert ten <= 8  # session, user, navigation (3), workflows and counts, page, chain names
+    assert ten <= 6  # session, user, header flags, workflows and counts, page, chain names
 
 
 def test_the_inbox_pages_by_50_and_keeps_the_order_and_filters(make_po, as_user, manager):
@@ -478,3 +478,39 @@ def test_the_due_filter_is_the_markup_of_its_widget(make_po, as_user, manager, q
     assert widget.startswith('<select name="due"')
     html = response.content.decode()
     assert f'<label for="id_due">Due</label>\n    {widget}\n  </div>' in html
+
+
+def test_the_prepared_reads_are_the_selectors_querysets(make_po, every_type, requester, manager):
+    """The page's two reads are compiled once per process (approvals/prepared.py): they
+    must give what inbox_for filtered the same way, and the grouped counts, give."""
+    from django.db.models import Count, Q
+
+    now = timezone.now()
+    for i in range(60):
+        req = (make_po(vendor=f"V{i}") if i % 3 else services.submit(
+            workflow_key="every_type", requester=requester, inputs={"amount": "1", "kind": "a"}))
+        Task.objects.filter(request=req).update(
+            due_at=None if i % 7 == 0 else now + timedelta(hours=i - 20))
+    for workflow in ("", "purchase_order", "every_type", "nothing"):
+        for due_before in (None, now, now + inbox_view.DUE_SOON):
+            tasks = selectors.inbox_for(manager)
+            if workflow:
+                tasks = tasks.filter(request__workflow__key=workflow)
+            if due_before:
+                tasks = tasks.filter(due_at__lt=due_before)
+            rows = inbox_view._PageRows(manager, workflow, due_before)
+            for start, stop in ((0, 0), (0, 50), (50, 60), (40, 45)):
+                expected = list(tasks.values(*inbox_view._COLUMNS)[start:stop])
+                assert rows[start:stop] == expected, (workflow, due_before, start, stop)
+    soon = now + inbox_view.DUE_SOON
+    grouped = (
+        Task.objects.filter(assignee=manager, state="open")
+        .values("request__workflow__key", "request__workflow__title")
+        .annotate(open=Count("pk"), due_soon=Count("pk", filter=Q(due_at__lt=soon)),
+                  overdue=Count("pk", filter=Q(due_at__lt=now)))
+        .order_by("request__workflow__title", "request__workflow__key")
+    )
+    assert [
+        (w.key, w.title, w.open, w.due_soon, w.overdue)
+        for w in selectors.inbox_workflows(manager, now=now, soon=soon)
+    ] == [tuple(g.values()) for g in grouped]
