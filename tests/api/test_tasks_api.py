@@ -47,6 +47,17 @@ def test_the_inbox_without_filters_is_the_inbox_with_the_defaults_spelled_out(
     assert client.get("/api/v1/tasks/?state=nonsense").status_code == 400
 
 
+def test_the_inbox_rows_read_no_more_than_the_slice_asks(scene, expense_workflow, requester):
+    from approvals.api.views.tasks import _InboxRows
+
+    for amount in range(3):
+        services.submit(workflow_key="expense", requester=requester, inputs={"amount": amount})
+    rows = _InboxRows(scene.people["assignee"], page_size=50)
+    assert rows.count() == 4
+    assert len(rows[0:2]) == 2 and rows[1:4] == rows[0:4][1:] and rows[3:3] == []
+    assert _InboxRows(scene.people["outsider"], page_size=50).count() == 0
+
+
 def test_the_delegated_task_shows_who_it_was_meant_for(scene):
     [task] = scene.client("delegate").get("/api/v1/tasks/").json()["results"]
     assert task["on_behalf_of"] == "frank"
