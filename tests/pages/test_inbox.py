@@ -514,3 +514,17 @@ def test_the_prepared_reads_are_the_selectors_querysets(make_po, every_type, req
         (w.key, w.title, w.open, w.due_soon, w.overdue)
         for w in selectors.inbox_workflows(manager, now=now, soon=soon)
     ] == [tuple(g.values()) for g in grouped]
+
+
+def test_the_workflow_options_are_the_markup_of_the_template_loop():
+    loop = (  # the template's loop before the view wrote the options
+        '{% for key, title in workflow_options %}<option value="{{ key }}"{% if key == '
+        "workflow_selected %} selected{% endif %}>{{ title }}</option>\n      {% endfor %}"
+    )
+    choices = [("", "All workflows"), ("po", "Purchase order"),
+               ('x"><script>', "<b>Bold & 'quoted'</b>")]
+    for selected in ("", "po", 'x"><script>', "none"):
+        expected = engines["django"].from_string(loop).render(
+            {"workflow_options": choices, "workflow_selected": selected}
+        )
+        assert inbox_view._options_html(choices, selected=selected) == expected
