@@ -125,3 +125,25 @@ class EveryoneAuthors:
 
     def has_perm(self, user_obj, perm, obj=None):
         return perm == "approvals.add_workflowversion"
+
+
+def test_the_header_links_are_the_reversed_urls_under_any_script_prefix(client, grandboss):
+    from django.urls import reverse, set_script_prefix
+
+    from approvals.context_processors import header_links
+
+    boss = PersonFactory(username="boss", manager=grandboss, is_superuser=True)
+    client.force_login(boss)
+    html = client.get("/").content.decode()
+    names = {"inbox": "approvals:inbox", "choose": "approvals:choose",
+             "requests": "approvals:requests", "audit": "audit:events",
+             "out_of_office": "orgchart:out_of_office", "logout": "logout"}
+    for name, view in names.items():
+        assert f'"{reverse(view)}"' in html, name
+    try:
+        for prefix in ("/", "/approvals/", "/"):  # reverse() depends on the script prefix
+            set_script_prefix(prefix)
+            assert header_links() == {name: reverse(view) for name, view in names.items()}
+            assert header_links()["requests"] == f"{prefix}requests/"
+    finally:
+        set_script_prefix("/")
