@@ -135,7 +135,14 @@ class TaskFilter(django_filters.FilterSet):
     @property
     def is_inbox(self) -> bool:
         """Whether the filters ask for exactly the caller's open tasks (the hot path)."""
-        return self.data.get("state") == TaskState.OPEN and self.data.get("assignee") == ME
+        return self.asks_for_inbox(self.data)
+
+    @staticmethod
+    def asks_for_inbox(params: Any) -> bool:
+        """``is_inbox`` for GET parameters, without building the filterset."""
+        return (params.get("state") or TaskState.OPEN) == TaskState.OPEN and (
+            params.get("assignee") or ME
+        ) == ME
 
     def filter_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset if value == ALL else queryset.filter(state=value)

@@ -75,3 +75,36 @@ def test_anonymous_callers_get_401_with_a_token_challenge(db):
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Token"
     assert client_for(None).post("/api/v1/tasks/bulk-decision/", {}).status_code == 401
+
+
+def test_a_token_authenticates_its_person_as_drf_would(requester, outsider):
+    from django.forms.models import model_to_dict
+    from rest_framework.authentication import TokenAuthentication
+    from rest_framework.authtoken.models import Token
+
+    from approvals.api.authentication import StrictTokenAuthentication
+
+    requester.notification_channels = ["slack", "email"]
+    requester.save()
+    token = Token.objects.create(user=requester)
+    ours = StrictTokenAuthentication().authenticate_credentials(token.key)
+    drf = TokenAuthentication().authenticate_credentials(token.key)
+    assert model_to_dict(ours[0]) == model_to_dict(drf[0])
+    assert ours[0].notification_channels == ["slack", "email"]
+    assert (ours[1].key, ours[1].user_id, ours[1].created) == (token.key, requester.pk,
+                                                               drf[1].created)
+    assert ours[1].user is ours[0] and not ours[0]._state.adding
+
+
+def test_unknown_malformed_and_inactive_tokens_are_refused(requester):
+    from rest_framework.authtoken.models import Token
+
+    key = Token.objects.create(user=requester).key
+    for bad in ("0" * 40, "not-hex", key[:-1]):
+        response = APIClient(HTTP_AUTHORIZATION=f"Token {bad}").get("/api/v1/tasks/")
+        assert response.status_code == 401 and response.json()["detail"] == "Invalid token."
+    requester.is_active = False
+    requester.save()
+    response = APIClient(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/tasks/")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "User inactive or deleted."

@@ -26,6 +26,38 @@ def test_inbox_defaults_to_my_open_tasks(scene):
     assert task["request"] == scene.request.pk and task["step"] == "approval"
 
 
+def test_the_inbox_without_filters_is_the_inbox_with_the_defaults_spelled_out(
+    scene, expense_workflow, requester
+):
+    """With no filter given the view skips the filterset (inbox_for is already the
+    answer): the same tasks, counts and pages as with state=open&assignee=me."""
+    for amount in range(3):
+        services.submit(workflow_key="expense", requester=requester, inputs={"amount": amount})
+    for name in ("assignee", "delegate", "requester", "outsider", "admin"):
+        client = scene.client(name)
+        for paging in ("", "page_size=1&page=2", "page_size=200"):
+            bare = client.get(f"/api/v1/tasks/?{paging}")
+            spelled = client.get(f"/api/v1/tasks/?state=open&assignee=me&{paging}")
+            assert bare.status_code == spelled.status_code, (name, paging)
+            if bare.status_code == 200:  # the links differ by the parameters given
+                for key in ("count", "results"):
+                    assert bare.json()[key] == spelled.json()[key], (name, paging)
+            else:  # a page past the end
+                assert bare.json() == spelled.json(), (name, paging)
+    assert client.get("/api/v1/tasks/?state=nonsense").status_code == 400
+
+
+def test_the_inbox_rows_read_no_more_than_the_slice_asks(scene, expense_workflow, requester):
+    from approvals.api.views.tasks import _InboxRows
+
+    for amount in range(3):
+        services.submit(workflow_key="expense", requester=requester, inputs={"amount": amount})
+    rows = _InboxRows(scene.people["assignee"], page_size=50)
+    assert rows.count() == 4
+    assert len(rows[0:2]) == 2 and rows[1:4] == rows[0:4][1:] and rows[3:3] == []
+    assert _InboxRows(scene.people["outsider"], page_size=50).count() == 0
+
+
 def test_the_delegated_task_shows_who_it_was_meant_for(scene):
     [task] = scene.client("delegate").get("/api/v1/tasks/").json()["results"]
     assert task["on_behalf_of"] == "frank"

@@ -1,0 +1,70 @@
+"""Prepared reads: a values() queryset compiled once, run again with other values,
+gives exactly the rows the queryset gives."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.models import QuerySet
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from approvals.prepared import Prepared
+from orgchart.models import Person
+from tests.factories import PersonFactory
+
+pytestmark = pytest.mark.django_db
+
+built: list[object] = []
+
+
+def reports(shape: str, *, manager_id: int, joined_before, prefix: str = "") -> QuerySet:
+    built.append(shape)
+    people = Person.objects.filter(manager_id=manager_id, date_joined__lt=joined_before)
+    if shape == "prefixed":
+        people = people.filter(username__gte=prefix)
+    return people.order_by("username").values(
+        "username", "date_joined", "notification_channels", "manager__username"
+    )[:3]
+
+
+def test_the_rows_are_the_querysets_rows_for_every_value_and_shape(grandboss, manager):
+    now = timezone.now()
+    for i in range(5):
+        PersonFactory(username=f"ann{i}", manager=manager, notification_channels=["slack"],
+                      date_joined=now - timedelta(days=i))
+        PersonFactory(username=f"bob{i}", manager=grandboss, date_joined=now - timedelta(days=i))
+    prepared = Prepared(reports)
+    built.clear()
+    cases = [
+        ("all", {"manager_id": manager.pk, "joined_before": now}),
+        ("all", {"manager_id": grandboss.pk, "joined_before": now - timedelta(days=2)}),
+        ("all", {"manager_id": 0, "joined_before": now}),  # nobody
+        ("prefixed", {"manager_id": grandboss.pk, "joined_before": now, "prefix": "bob"}),
+        ("prefixed", {"manager_id": manager.pk, "joined_before": now, "prefix": "bob"}),
+        ("prefixed", {"manager_id": manager.pk, "joined_before": now, "prefix": "ann1"}),
+    ]
+    for shape, values in cases:
+        expected = list(reports(shape, **values))
+        with CaptureQueriesContext(connection) as ctx:
+            rows = prepared.rows(shape, **values)
+        assert rows == expected, (shape, values)
+        assert len(ctx.captured_queries) == 1
+    assert any(rows for shape, values in cases for rows in [prepared.rows(shape, **values)])
+    assert prepared.rows("all", **cases[0][1])[0]["notification_channels"] == ["slack"]
+    # Built once per shape by Prepared (the other builds are the comparisons above).
+    assert built.count("all") == 3 + 1 and built.count("prefixed") == 3 + 1
+
+
+@pytest.mark.parametrize("use", ["ignored", "changed"])
+def test_a_value_the_sql_does_not_carry_as_it_is_is_refused(manager, use):
+    def query(shape, *, manager_id, prefix):
+        people = Person.objects.filter(manager_id=manager_id)
+        if use == "changed":  # the lookup escapes the value and adds "%": not put in again
+            people = people.filter(username__startswith=prefix)
+        return people.values("username")
+
+    with pytest.raises(ValueError, match="prefix"):
+        Prepared(query).rows(None, manager_id=manager.pk, prefix="x")
