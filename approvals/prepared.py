@@ -7,12 +7,20 @@ counts) costs more CPU than PostgreSQL takes to answer: about 2.5 ms a page. A
 and the compiler, and afterwards only puts the real values where the markers were. The
 queryset stays the definition (the same SQL, the same converters, the same rows:
 tests/approvals/test_prepared.py compares them).
+
+On PostgreSQL the SQL is also a prepared statement of each connection (``PREPARE`` the
+first time a connection runs it, then ``EXECUTE``): the inbox's page of rows joins seven
+tables, and planning it took 2.3 ms where running it took 0.7. PostgreSQL plans the
+first few executions with their values, then keeps a generic plan when it costs no more.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+import weakref
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +40,32 @@ class _Compiled:
     params: tuple[Any, ...]
     slots: tuple[tuple[int, str], ...]  # (position in params, name of the value)
     names: tuple[str, ...]  # the values() keys, in column order
+    # PostgreSQL: the statement's name, and the connections that have prepared it.
+    name: str = field(default_factory=lambda: f"approvals_prepared_{next(_NAMES)}")
+    prepared_on: weakref.WeakSet = field(default_factory=weakref.WeakSet)
+
+    def execute_sql(self, connection: Any, cursor: Any) -> str:
+        """The SQL to run with the parameters on ``cursor``: the query itself, or on
+        PostgreSQL ``EXECUTE`` of this connection's prepared statement (prepared here
+        the first time; a statement outlives a rollback, and goes with its session)."""
+        if connection.vendor != "postgresql":
+            return self.sql
+        raw = connection.connection
+        if raw not in self.prepared_on:
+            cursor.execute(f"PREPARE {self.name} AS {_numbered(self.sql)}")
+            self.prepared_on.add(raw)
+        placeholders = ", ".join(["%s"] * len(self.params))
+        return f"EXECUTE {self.name}({placeholders})" if placeholders else f"EXECUTE {self.name}"
+
+
+_NAMES = itertools.count(1)
+_PLACEHOLDER = re.compile(r"%([s%])")
+
+
+def _numbered(sql: str) -> str:
+    """The SQL as ``PREPARE`` takes it: ``%s`` -> ``$1``, ``$2``…; ``%%`` -> ``%``."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda m: f"${next(numbers)}" if m[1] == "s" else "%", sql)
 
 
 class Prepared:
@@ -60,7 +94,7 @@ class Prepared:
         for position, name in compiled.slots:
             params[position] = _adapt(connection, values[name])
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            cursor.execute(compiled.execute_sql(connection, cursor), params)
             fetched = cursor.fetchall()
         converted = compiled.compiler.results_iter(results=[fetched])
         return [dict(zip(compiled.names, row, strict=True)) for row in converted]

@@ -212,6 +212,12 @@ def test_inbox_query_count_is_the_same_for_10_and_120_tasks(expense_workflow, gr
 PATHS = ("/api/v1/tasks/", "/api/v1/tasks/?page_size=200", "/api/v1/tasks/?page=2&page_size=5")
 
 
+def _prepared_sql() -> list[str]:
+    from approvals.api.views.tasks import _INBOX_COUNT
+
+    return [compiled.sql for compiled in _INBOX_COUNT._compiled.values()]
+
+
 def test_the_inbox_is_counted_on_the_task_table_alone(expense_workflow, grandboss):
     """The page is read as values() rows; the COUNT must not join their tables too."""
     boss = PersonFactory(username="boss", manager=grandboss)
@@ -221,8 +227,10 @@ def test_the_inbox_is_counted_on_the_task_table_alone(expense_workflow, grandbos
     client.get("/api/v1/tasks/")
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/api/v1/tasks/").json()["count"] == 1
-    [count] = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"]]
-    assert "JOIN" not in count
+    # The count's SQL: as sent, or (PostgreSQL) as its prepared statement holds it.
+    sent = [q["sql"] for q in ctx.captured_queries]
+    counts = [sql for sql in [*sent, *_prepared_sql()] if "COUNT(" in sql]
+    assert counts and not any("JOIN" in sql for sql in counts)
 
 
 def test_the_task_list_says_what_the_task_serializer_says(scene, expense_workflow, requester):

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from approvals.prepared import Prepared
 from orgchart.models import Person
+from tests.conftest import postgres_only
 from tests.factories import PersonFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +52,8 @@ def test_the_rows_are_the_querysets_rows_for_every_value_and_shape(grandboss, ma
         with CaptureQueriesContext(connection) as ctx:
             rows = prepared.rows(shape, **values)
         assert rows == expected, (shape, values)
-        assert len(ctx.captured_queries) == 1
+        ran = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith("PREPARE ")]
+        assert len(ran) == 1
     assert any(rows for shape, values in cases for rows in [prepared.rows(shape, **values)])
     assert prepared.rows("all", **cases[0][1])[0]["notification_channels"] == ["slack"]
     # Built once per shape by Prepared (the other builds are the comparisons above).
@@ -68,3 +70,32 @@ def test_a_value_the_sql_does_not_carry_as_it_is_is_refused(manager, use):
 
     with pytest.raises(ValueError, match="prefix"):
         Prepared(query).rows(None, manager_id=manager.pk, prefix="x")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_each_connection_prepares_the_statement_once(manager):
+    """PREPARE the first time a connection runs a shape, EXECUTE afterwards; the
+    statement outlives a rolled-back transaction; a new connection prepares again."""
+    from django.db import transaction
+
+    prepared = Prepared(reports)
+    values = {"manager_id": manager.pk, "joined_before": timezone.now()}
+
+    def statements() -> list[str]:
+        with CaptureQueriesContext(connection) as ctx:
+            assert prepared.rows("all", **values) == list(reports("all", **values))
+        verbs = [q["sql"].split(" ", 1)[0] for q in ctx.captured_queries]
+        return [v for v in verbs if v in ("PREPARE", "EXECUTE")]  # not a new connection's setup
+
+    assert statements() == ["PREPARE", "EXECUTE"]
+    assert statements() == ["EXECUTE"]
+    try:
+        with transaction.atomic():
+            assert statements() == ["EXECUTE"]
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    assert statements() == ["EXECUTE"]
+    connection.close()
+    assert statements() == ["PREPARE", "EXECUTE"]
