@@ -39,19 +39,26 @@ def pool(n: int, exclude: set[int]) -> list[Task]:
     start = random.randint(0, max(0, top - n * 20))
     found: list[Task] = []
     for lower in (start, 0):
-        candidates = list(
-            open_tasks.filter(request_id__gte=lower).exclude(pk__in=exclude)
-            .select_related("assignee").order_by("request_id")[: n * 3]
-        )
-        counts = dict(
-            Task.objects.filter(state=TaskState.OPEN,
-                                request_id__in={t.request_id for t in candidates})
-            .values("request_id").annotate(n=Count("id")).values_list("request_id", "n")
-        )
-        found = [t for t in candidates if counts.get(t.request_id) == 1][:n]
+        found, after = [], lower - 1
+        # Window by window: a run of requests with several open tasks (parallel steps)
+        # must not end the search.
+        while len(found) < n:
+            candidates = list(
+                open_tasks.filter(request_id__gt=after).exclude(pk__in=exclude)
+                .select_related("assignee").order_by("request_id")[: n * 3]
+            )
+            if not candidates:
+                break
+            after = candidates[-1].request_id
+            counts = dict(
+                Task.objects.filter(state=TaskState.OPEN,
+                                    request_id__in={t.request_id for t in candidates})
+                .values("request_id").annotate(n=Count("id")).values_list("request_id", "n")
+            )
+            found += [t for t in candidates if counts.get(t.request_id) == 1]
         if len(found) >= n:
             break
-    return found
+    return found[:n]
 
 
 def decide_in_process(tasks: list[Task]) -> list[float]:
