@@ -12,8 +12,8 @@ value goes through its field's ``pre_save`` and ``get_db_prep_save`` first, and
 PostgreSQL converts each JSON value with the column type's own input function
 (JSON columns receive the very document ``JSONField`` would have sent).
 
-Other databases (SQLite in tests and on a laptop) get ``bulk_create``'s rows by
-the caller's own path: ``insert_rows`` answers only on PostgreSQL.
+Other databases (SQLite in tests and on a laptop) get one ``INSERT … VALUES`` with a
+placeholder per value: the same statement, the same rows.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def insert_rows(
     conflict_column: str | None = None,
     returning: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
-    """``INSERT`` the (unsaved) instances ``rows`` of one model in one statement, on
-    PostgreSQL only (see ``available``); ``conflict_column``: ``ON CONFLICT (it) DO
-    NOTHING``. Returns the ``returning`` columns of the rows inserted (in no
+    """``INSERT`` the (unsaved) instances ``rows`` of one model in one statement (one
+    JSON parameter on PostgreSQL, see ``available``); ``conflict_column``: ``ON CONFLICT
+    (it) DO NOTHING``. Returns the ``returning`` columns of the rows inserted (in no
     promised order). The instances are left as they were: the caller knows which of
     them were written (with a conflict column, not all) and marks those saved; a
     primary key the database assigns is not set on them (ask for it in
@@ -66,6 +66,33 @@ def insert_rows(
         f for f in model._meta.concrete_fields
         if not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
     ]
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    if available(connection):
+        sql, params = _from_json(connection, model, fields, rows, columns)
+    else:
+        one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        params = [f.get_db_prep_save(f.pre_save(row, add=True), connection)
+                  for row in rows for f in fields]
+        sql = (
+            f"INSERT INTO {qn(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+            f"VALUES {', '.join([one_row] * len(rows))}"
+        )
+    if conflict_column:
+        sql += f" ON CONFLICT ({qn(conflict_column)}) DO NOTHING"
+    if returning:
+        sql += " RETURNING " + ", ".join(qn(c) for c in returning)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if returning else []
+
+
+def _from_json(
+    connection: BaseDatabaseWrapper, model: type[models.Model], fields: list[models.Field],
+    rows: Sequence[models.Model], columns: str,
+) -> tuple[str, list[str]]:
+    """PostgreSQL's statement: the rows as one JSON document, unpacked by
+    ``jsonb_to_recordset``."""
     records = []
     for row in rows:
         record = {}
@@ -80,7 +107,6 @@ def insert_rows(
                 record[f.column] = _column_value(f.get_db_prep_save(value, connection))
         records.append(record)
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in fields)
     # Column types without their length: a too-long text then fails on assignment to
     # the table's column, as a plain INSERT does, instead of being cut by a cast.
     types = ", ".join(f"{qn(f.column)} {f.db_type(connection).split('(')[0]}" for f in fields)
@@ -88,12 +114,6 @@ def insert_rows(
         f"INSERT INTO {qn(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
         f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({types})"
     )
-    if conflict_column:
-        sql += f" ON CONFLICT ({qn(conflict_column)}) DO NOTHING"
-    if returning:
-        sql += " RETURNING " + ", ".join(qn(c) for c in returning)
-    with connection.cursor() as cursor:
-        # No default=: a JSON field's value JSON cannot hold fails here as JSONField's
-        # own json.dumps would.
-        cursor.execute(sql, [json.dumps(records)])
-        return cursor.fetchall() if returning else []
+    # No default=: a JSON field's value JSON cannot hold fails here as JSONField's own
+    # json.dumps would.
+    return sql, [json.dumps(records)]

@@ -302,14 +302,11 @@ def _insert_new(rows: list[Outbox]) -> list[Outbox]:
     for row in rows:
         by_key.setdefault(row.dedup_key, row)
     conn = transaction.get_connection()
-    if bulk_insert.available(conn):
-        # One JSON parameter for all the rows (see config.bulk_insert).
-        found = bulk_insert.insert_rows(
-            conn, list(by_key.values()), conflict_column="dedup_key", returning=("id", "dedup_key")
-        )
-        ids = {key: pk for pk, key in found}
-    else:
-        ids = _insert_with_values(conn, list(by_key.values()))
+    # One statement for all the rows (on PostgreSQL one JSON parameter: config.bulk_insert).
+    found = bulk_insert.insert_rows(
+        conn, list(by_key.values()), conflict_column="dedup_key", returning=("id", "dedup_key")
+    )
+    ids = {key: pk for pk, key in found}
     written = []
     for key, row in by_key.items():
         if key in ids:
@@ -318,23 +315,6 @@ def _insert_new(rows: list[Outbox]) -> list[Outbox]:
             row._state.db = conn.alias
             written.append(row)
     return written
-
-
-def _insert_with_values(conn: Any, rows: list[Outbox]) -> dict[str, int]:
-    """``_insert_new``'s statement with a placeholder per value (SQLite)."""
-    fields = [f for f in Outbox._meta.concrete_fields if not f.primary_key]
-    qn = conn.ops.quote_name
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [f.get_db_prep_save(f.pre_save(row, add=True), conn) for row in rows for f in fields]
-    # Only quoted names from the model and placeholders go into the text.
-    sql = (
-        f"INSERT INTO {qn(Outbox._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES {', '.join([one_row] * len(rows))} "
-        f"ON CONFLICT ({qn('dedup_key')}) DO NOTHING RETURNING {qn('id')}, {qn('dedup_key')}"
-    )
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {key: pk for pk, key in cursor.fetchall()}
 
 
 def _hold_for_collapse(rows: list[Outbox]) -> None:
