@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 
 Value = int | str | datetime
@@ -43,6 +44,23 @@ class _Compiled:
     # PostgreSQL: the statement's name, and the connections that have prepared it.
     name: str = field(default_factory=lambda: f"approvals_prepared_{next(_NAMES)}")
     prepared_on: weakref.WeakSet = field(default_factory=weakref.WeakSet)
+    _plan: tuple[Any, ...] | None = None  # model_plan(), worked out the first time
+
+
+    def model_plan(self) -> tuple[type[Model], int, int, list[str], list[Any]]:
+        """What ``ModelIterable`` works out per query to make instances from rows: the
+        model, where its columns are in a row, their attribute names, and the
+        populators of the select_related() objects (read from the kept compiler)."""
+        if self._plan is None:
+            compiler = self.compiler
+            select, klass_info = compiler.select, compiler.klass_info
+            fields = klass_info["select_fields"]
+            start, end = fields[0], fields[-1] + 1
+            init_list = [column[0].target.attname for column in select[start:end]]
+            populators = get_related_populators(klass_info, select, compiler.using)
+            plan = (klass_info["model"], start, end, init_list, populators)
+            object.__setattr__(self, "_plan", plan)  # frozen: set once, like a cache
+        return self._plan
 
     def execute_sql(self, connection: Any, cursor: Any) -> str:
         """The SQL to run with the parameters on ``cursor``: the query itself, or on
@@ -84,6 +102,31 @@ class Prepared:
         self._compiled: dict[Hashable, _Compiled] = {}
 
     def rows(self, shape: Hashable, **values: Value) -> list[dict[str, Any]]:
+        compiled, fetched = self._run(shape, values)
+        converted = compiled.compiler.results_iter(results=[fetched])
+        return [dict(zip(compiled.names, row, strict=True)) for row in converted]
+
+    def objects(self, shape: Hashable, **values: Value) -> list[Model]:
+        """The model instances of a queryset that is not a values() one, with its
+        select_related() objects and annotations, made as Django's ``ModelIterable``
+        makes them (``Model.from_db``, so they save as any loaded instance does)."""
+        compiled, fetched = self._run(shape, values)
+        compiler = compiled.compiler
+        model, start, end, init_list, populators = compiled.model_plan()
+        db = self.using
+        annotations = compiler.annotation_col_map
+        made = []
+        for row in compiler.results_iter(results=[fetched]):
+            obj = model.from_db(db, init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            if annotations:
+                for name, position in annotations.items():
+                    setattr(obj, name, row[position])
+            made.append(obj)
+        return made
+
+    def _run(self, shape: Hashable, values: dict[str, Value]) -> tuple[_Compiled, list[Any]]:
         compiled = self._compiled.get(shape)
         if compiled is None:
             if len(self._compiled) >= _SHAPES_MAX:
@@ -92,12 +135,13 @@ class Prepared:
         connection = connections[self.using]
         params = list(compiled.params)
         for position, name in compiled.slots:
-            params[position] = _adapt(connection, values[name])
+            value = _adapt(connection, values[name])
+            # psycopg's Django backend sends some integer columns' values typed (Int4).
+            kind = type(params[position])
+            params[position] = value if kind is type(value) else kind(value)
         with connection.cursor() as cursor:
             cursor.execute(compiled.execute_sql(connection, cursor), params)
-            fetched = cursor.fetchall()
-        converted = compiled.compiler.results_iter(results=[fetched])
-        return [dict(zip(compiled.names, row, strict=True)) for row in converted]
+            return compiled, cursor.fetchall()
 
     def _compile(self, shape: Hashable, values: dict[str, Value]) -> _Compiled:
         markers = {name: _marker(i, value) for i, (name, value) in enumerate(values.items())}
@@ -111,7 +155,7 @@ class Prepared:
             (position, name)
             for position, param in enumerate(params)
             for name, marker in adapted.items()
-            if type(param) is type(marker) and param == marker
+            if _same(param, marker)
         )
         missing = set(markers) - {name for _, name in slots}
         if missing:  # a value the SQL does not carry as a parameter cannot be put in again
@@ -128,12 +172,20 @@ def _marker(index: int, value: Value) -> Value:
     if isinstance(value, bool):
         raise TypeError("booleans cannot be told apart from the query's own")
     if isinstance(value, int):
-        return -7_000_000_000_000_000_000 - index
+        # In range of every integer column (Django leaves out-of-range lookups out).
+        return 2_147_000_000 + index
     if isinstance(value, str):
         return f"\x00prepared-marker-{index}\x00"
     if isinstance(value, datetime):
         return datetime(1901, 2, 3, 4, 5, 6, 700_000 + index, tzinfo=UTC)
     raise TypeError(f"cannot prepare a {type(value).__name__}")
+
+
+def _same(param: Any, marker: Any) -> bool:
+    """Is this parameter the marker? An integer may come back typed (psycopg's ``Int4``)."""
+    if isinstance(marker, int):
+        return isinstance(param, int) and not isinstance(param, bool) and param == marker
+    return type(param) is type(marker) and param == marker
 
 
 def _adapt(connection: Any, value: Value) -> Any:

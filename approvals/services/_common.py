@@ -8,19 +8,25 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet, Subquery
+from django.db.models import F, Q, QuerySet, Subquery
 
 from approvals.choices import RequestState, TaskState, Via
 from approvals.errors import InvalidInput, NotFound
 from approvals.models import Request, Task
 from approvals.notifications.notify import batch as notify_batch
+from approvals.prepared import Prepared
 from approvals.recipes import (
     Fault,
     InputError,
     Recipe,
     clean_inputs,
 )
-from approvals.services._round import known_round_tasks, round_tasks, tracking
+from approvals.services._round import (
+    known_round_tasks,
+    round_tasks,
+    track_locked_round,
+    tracking,
+)
 from audit.services import Actor, append_event
 from audit.services import deferred as audit_deferred
 from orgchart.models import Person
@@ -51,23 +57,66 @@ def lock_request(request_id: int) -> Request:
         raise NotFound("No such request.") from None
 
 
+def _request_of_task(shape: None, task_id: int) -> QuerySet[Request]:
+    return _locked_requests().filter(
+        pk=Subquery(Task.objects.filter(pk=task_id).values("request_id")[:1])
+    )
+
+
+def _round_and_task(
+    people: bool, request_id: int, round: int, task_id: int
+) -> QuerySet[Task]:
+    """The request's current round and the task (which may be of an earlier round),
+    locked: with the assignees' and on-behalf-of people as objects (``people``), or
+    only their usernames (the decider is already loaded)."""
+    tasks = (
+        Task.objects.select_for_update(of=("self",))
+        .filter(Q(round=round) | Q(pk=task_id), request_id=request_id)
+        .order_by("pk")
+    )
+    if people:
+        return tasks.select_related("assignee", "on_behalf_of")
+    return tasks.annotate(
+        assignee_username=F("assignee__username"), behalf_username=F("on_behalf_of__username")
+    )
+
+
+_REQUEST_OF_TASK = Prepared(_request_of_task)
+_ROUND_AND_TASK = Prepared(_round_and_task)
+_ID_RANGE = (-(2**63), 2**63)  # BigAutoField: a larger number names no task
+
+
 def lock_task(task_id: int, *, assignee: Person | None = None) -> tuple[Request, Task]:
     """Lock the task's request first, then the task: every service takes locks in
     this order, so two services never wait on each other in a cycle. The request
-    is found and locked in one statement (its id from the task in a subquery).
+    is found and locked in one statement (its id from the task in a subquery). The
+    second statement locks the tasks of the request's current round with the task:
+    every engine change to a task holds its request's lock first, so this waits on
+    no one, and the round's tasks are then known to this service call (snapshots,
+    quorum) without reading them again.
 
     ``assignee``: the person expected to hold the task (the one deciding it), already
-    loaded; when it is them, their row is not joined again."""
+    loaded; when it is them, their row is not joined again. Both statements are
+    compiled once per process (``Prepared``): they run on every decision."""
     try:
-        request = _locked_requests().get(
-            pk=Subquery(Task.objects.filter(pk=task_id).values("request_id")[:1])
-        )
-    except (Request.DoesNotExist, ValueError, TypeError):
+        task_id = int(task_id)
+    except (ValueError, TypeError):
         raise NotFound("No such task.") from None
-    tasks = Task.objects.select_for_update(of=("self",))
-    if assignee is None:
-        tasks = tasks.select_related("assignee", "on_behalf_of")
-    task = tasks.get(pk=task_id)
+    if not _ID_RANGE[0] <= task_id < _ID_RANGE[1]:
+        raise NotFound("No such task.")
+    found = _REQUEST_OF_TASK.objects(None, task_id=task_id)
+    if not found:
+        raise NotFound("No such task.")
+    request = found[0]
+    people = assignee is None
+    tasks = _ROUND_AND_TASK.objects(
+        people, request_id=request.pk, round=request.round, task_id=task_id
+    )
+    in_round = [t for t in tasks if t.round == request.round]
+    track_locked_round(request, in_round, people=people)
+    task = next((t for t in tasks if t.pk == task_id), None)
+    if task is None:  # gone since the first statement read it
+        raise NotFound("No such task.")
     if assignee is not None and task.assignee_id == assignee.pk:
         task.assignee = assignee
     task.request = request  # the locked row, not a second copy read later
@@ -190,10 +239,17 @@ def clean_comment(comment: Any, *, required: bool) -> str:
 def close_open_tasks(
     request: Request, *, now: datetime, step_id: str | None = None, expire: bool = False
 ) -> list[int]:
-    """Cancel (or expire) the open tasks of the request, or of one step of it."""
-    known = known_round_tasks(request) if step_id is not None else None
-    if known is not None and not any(t.step == step_id and t.is_open for t in known):
-        return []  # this service call knows the step has no open task left
+    """Cancel (or expire) the open tasks of the request, or of one step of it.
+
+    When this service call knows the round's tasks and none of them (of the step) is
+    open, nothing is read: only tasks of the current round are ever open (a resubmit
+    starts a new round only after ``changes_requested`` closed every open task, and
+    a replacement task keeps the round of the open task it replaces)."""
+    known = known_round_tasks(request)
+    if known is not None and not any(
+        t.is_open and (step_id is None or t.step == step_id) for t in known
+    ):
+        return []  # this service call knows there is no open task left to close
     tasks = Task.objects.select_for_update(of=("self",)).filter(
         request=request, state=TaskState.OPEN
     )

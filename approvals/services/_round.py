@@ -122,6 +122,27 @@ def known_round_tasks(request: Request) -> list[RoundTask] | None:
     return sorted(entry[1].values(), key=lambda t: t.id)
 
 
+def track_locked_round(request: Request, tasks: list[Task], *, people: bool) -> None:
+    """The round's tasks as ``lock_task`` read them (all of the current round, in id
+    order): with ``people`` their assignee and on-behalf-of objects are loaded, else
+    their usernames are the ``assignee_username`` / ``behalf_username`` annotations."""
+    tracked = _current()
+    if tracked is None:
+        return
+    listed = {}
+    for task in tasks:
+        if people:
+            assignee = task.assignee.username
+            behalf = task.on_behalf_of.username if task.on_behalf_of_id else None
+        else:
+            assignee, behalf = task.assignee_username, task.behalf_username
+        listed[task.pk] = RoundTask(
+            task.pk, task.step_id, task.assignee_id, assignee, task.on_behalf_of_id, behalf,
+            task.state,
+        )
+    tracked.requests[request.pk] = (request.round, listed)
+
+
 def track_new_request(request: Request) -> None:
     """A request created in this service call has no tasks yet: nothing to read."""
     tracked = _current()

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -99,3 +99,46 @@ def test_on_postgresql_each_connection_prepares_the_statement_once(manager):
     assert statements() == ["EXECUTE"]
     connection.close()
     assert statements() == ["PREPARE", "EXECUTE"]
+
+
+def team(shape: str, *, manager_id: int, level: int) -> QuerySet:
+    people = Person.objects.filter(manager_id=manager_id, id__gte=level).order_by("username")
+    if shape == "related":
+        return people.select_related("manager", "manager__manager")
+    return people.annotate(
+        boss=F("manager__username"), boss_of_boss=F("manager__manager__username")
+    )
+
+
+@pytest.mark.parametrize("shape", ["related", "annotated"])
+def test_objects_are_the_querysets_instances_with_related_objects_and_annotations(
+    grandboss, manager, shape
+):
+    for i in range(3):
+        PersonFactory(username=f"ann{i}", manager=manager)
+    prepared = Prepared(team)
+    for values in ({"manager_id": manager.pk, "level": 0}, {"manager_id": grandboss.pk, "level": 0},
+                   {"manager_id": manager.pk, "level": 10**9}):
+        expected = list(team(shape, **values))
+        with CaptureQueriesContext(connection) as ctx:
+            made = prepared.objects(shape, **values)
+            if shape == "related":  # loaded with the row: no query
+                assert [(p.manager.username, p.manager.manager) for p in made] == [
+                    (p.manager.username, p.manager.manager) for p in expected
+                ]
+            else:
+                assert [(p.boss, p.boss_of_boss) for p in made] == [
+                    (p.boss, p.boss_of_boss) for p in expected
+                ]
+        assert len([q for q in ctx.captured_queries if not q["sql"].startswith("PREPARE ")]) == 1
+        assert [p.__dict__.keys() - {"_state"} for p in made] == [
+            p.__dict__.keys() - {"_state"} for p in expected
+        ]
+        assert [(p.pk, p.username, p.date_joined, p.manager_id) for p in made] == [
+            (p.pk, p.username, p.date_joined, p.manager_id) for p in expected
+        ]
+        assert all(not p._state.adding and p._state.db == "default" for p in made)
+    made = prepared.objects(shape, manager_id=manager.pk, level=0)
+    made[0].name = "Renamed"
+    made[0].save(update_fields=["name"])  # an instance that saves as a loaded one does
+    assert Person.objects.get(pk=made[0].pk).name == "Renamed"
