@@ -25,6 +25,7 @@ from approvals.recipes import (
     evaluate_when,
     reads_requester,
 )
+from config.saving import insert
 from orgchart.chart import Chart
 from orgchart.models import Person
 from orgchart.resolution import Assignment, ResolutionError, resolve, resolve_fallback
@@ -223,7 +224,7 @@ def new_task(
         replaces=replaces,
     )
     apply_rungs(task, rungs)
-    task.save(force_insert=True)
+    insert(task)
     return task
 
 

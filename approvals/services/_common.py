@@ -29,6 +29,7 @@ from approvals.services._round import (
 )
 from audit.services import Actor, append_event
 from audit.services import deferred as audit_deferred
+from config.saving import save_fields
 from orgchart.models import Person
 
 MAX_COMMENT = 10_000
@@ -260,7 +261,7 @@ def close_open_tasks(
         task.expire() if expire else task.cancel()
         task.decided_at = now
         task.sla_next_at = None
-        task.save(update_fields=["state", "decided_at", "sla_next_at"])
+        save_fields(task, "state", "decided_at", "sla_next_at")
         closed.append(task.pk)
     return closed
 

@@ -20,6 +20,7 @@ from approvals.services._common import (
     task_info,
 )
 from approvals.services.flow import advance, hand_over
+from config.saving import insert, save_fields
 from orgchart.models import Person
 
 _TRANSITIONS = {
@@ -54,21 +55,23 @@ def decide(
         try:
             # No savepoint: a refused insert ends this service call, and the Conflict
             # leaving the transaction rolls it back.
-            Decision.objects.create(
-                task=task,
-                request=request,
-                decision=decision,
-                comment=comment,
-                decided_by=actor,
-                on_behalf_of=task.on_behalf_of,
-                via=via,
+            insert(
+                Decision(
+                    task=task,
+                    request=request,
+                    decision=decision,
+                    comment=comment,
+                    decided_by=actor,
+                    on_behalf_of_id=task.on_behalf_of_id,
+                    via=via,
+                )
             )
         except IntegrityError:
             raise Conflict("This task was already decided.", code="already_decided") from None
         _TRANSITIONS[DecisionKind(decision)](task)
         task.decided_at = now
         task.sla_next_at = None
-        task.save(update_fields=["state", "decided_at", "sla_next_at"])
+        save_fields(task, "state", "decided_at", "sla_next_at")
         who = actor_of(actor, via=via, task=task)
         log_event(
             request, "task_decided", who, **task_info(task), decision=decision, comment=comment

@@ -28,6 +28,7 @@ from approvals.services._common import (
 )
 from approvals.services._round import round_tasks
 from audit.services import SYSTEM, Actor
+from config.saving import insert, save_fields
 from orgchart.models import Person
 
 
@@ -76,7 +77,7 @@ def open_step(
         request.start()
     request.current_step = step.id
     request.step_started_at = now
-    request.save(update_fields=["state", "current_step", "step_started_at", "updated_at"])
+    save_fields(request, "state", "current_step", "step_started_at", "updated_at")
     log_event(
         request,
         "step_started",
@@ -112,7 +113,7 @@ def finish(
     request.approve() if approved else request.reject()
     request.current_step = ""
     request.decided_at = now
-    request.save(update_fields=["state", "current_step", "decided_at", "updated_at"])
+    save_fields(request, "state", "current_step", "decided_at", "updated_at")
     log_event(
         request,
         "request_approved" if approved else "request_rejected",
@@ -131,7 +132,7 @@ def advance(request: Request, task: Task, *, now: datetime, actor: Actor) -> Non
         cancelled = close_open_tasks(request, now=now)
         request.send_back()
         request.current_step = ""
-        request.save(update_fields=["state", "current_step", "updated_at"])
+        save_fields(request, "state", "current_step", "updated_at")
         log_event(
             request,
             "changes_requested",
@@ -190,9 +191,9 @@ def hand_over(
     state_change(task)
     task.decided_at = now
     task.sla_next_at = None
-    task.save(update_fields=["state", "decided_at", "sla_next_at"])
+    save_fields(task, "state", "decided_at", "sla_next_at")
     new = replacement(request, task, to=to, notes=notes, keep_rungs=keep_rungs)
-    new.save(force_insert=True)
+    insert(new)
     notify(kind="task_assigned", request=request, task=new, recipients=[to])
     return new
 

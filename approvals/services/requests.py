@@ -29,6 +29,7 @@ from approvals.services._common import (
 from approvals.services._round import track_new_request
 from approvals.services.flow import plan_from
 from audit.services import Actor
+from config.saving import insert, save_fields
 from orgchart.models import Person
 
 
@@ -91,7 +92,7 @@ def submit(
             entity_type=entity_type or "",
             entity_id=entity_id or "",
         )
-        request.save(force_insert=True)
+        insert(request)
         track_new_request(request)
         actor = Actor(
             user=(submitted_by or requester).username,
@@ -129,7 +130,7 @@ def cancel(*, request_id: int, actor: Person, comment: str = "", via: str = Via.
         request.cancel()
         request.current_step = ""
         request.decided_at = now
-        request.save(update_fields=["state", "current_step", "decided_at", "updated_at"])
+        save_fields(request, "state", "current_step", "decided_at", "updated_at")
         log_event(
             request,
             "request_cancelled",
@@ -160,7 +161,7 @@ def resubmit(
         request.inputs = clean_request_inputs(recipe, inputs)
         request.round += 1
         request.resubmit()
-        request.save(update_fields=["inputs", "round", "state", "updated_at"])
+        save_fields(request, "inputs", "round", "state", "updated_at")
         log_event(request, "request_resubmitted", actor_of(actor, via=via), round=request.round)
         plan_from(request, recipe, 0, now=timezone.now())
     return request
