@@ -65,12 +65,15 @@ class _Compiled:
     def execute_sql(self, connection: Any, cursor: Any) -> str:
         """The SQL to run with the parameters on ``cursor``: the query itself, or on
         PostgreSQL ``EXECUTE`` of this connection's prepared statement (prepared here
-        the first time; a statement outlives a rollback, and goes with its session)."""
+        the first time; a statement outlives a rollback, and goes with its session).
+        ``PREPARE`` is the connection's own set-up, like its first ``SET``s: it goes to
+        psycopg's cursor under Django's, so the queries Django counts are the
+        statements the caller runs, whichever connection happens to prepare."""
         if connection.vendor != "postgresql":
             return self.sql
         raw = connection.connection
         if raw not in self.prepared_on:
-            cursor.execute(f"PREPARE {self.name} AS {_numbered(self.sql)}")
+            cursor.cursor.execute(f"PREPARE {self.name} AS {_numbered(self.sql)}")
             self.prepared_on.add(raw)
         placeholders = ", ".join(["%s"] * len(self.params))
         return f"EXECUTE {self.name}({placeholders})" if placeholders else f"EXECUTE {self.name}"

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.utils import timezone
 
+from approvals.prepared import Prepared
+
 from .models import Absence, Person, Role, RoleMembership
 
 if TYPE_CHECKING:
@@ -50,7 +52,10 @@ class Chart:
         if pk is None:
             return None
         if pk not in self._people:
-            self._people[pk] = self._people_qs().filter(id=pk).first()
+            if self.historical:
+                self._people[pk] = self._people_qs().filter(id=pk).first()
+            else:
+                self._people[pk] = next(iter(_PERSON.objects(None, pk=pk)), None)
         return self._people[pk]
 
     def people(self, pks: Iterable[int]) -> None:
@@ -106,10 +111,12 @@ class Chart:
         missing = {p.pk for p in people if p.pk not in self._absences}
         if not missing:
             return
-        qs = Absence.history.as_of(self.at) if self.historical else Absence.objects.all()
-        rows = qs.filter(
-            person_id__in=missing, start__lte=self.at, end__gt=self.at, delegate_id__isnull=False
-        ).order_by("start")
+        if self.historical:
+            rows = _absences(
+                len(missing), Absence.history.as_of(self.at), at=self.at, **_numbered(missing)
+            )
+        else:
+            rows = _ABSENCES.objects(len(missing), at=self.at, **_numbered(missing))
         for pk in missing:
             self._absences[pk] = []
         for absence in rows:
@@ -149,8 +156,10 @@ class Chart:
     # --- roles ----------------------------------------------------------------
     def role(self, name: str) -> Role | None:
         if name not in self._roles:
-            qs = Role.history.as_of(self.at) if self.historical else Role.objects.all()
-            self._roles[name] = qs.filter(name=name).first()
+            if self.historical:
+                self._roles[name] = Role.history.as_of(self.at).filter(name=name).first()
+            else:
+                self._roles[name] = next(iter(_ROLE.objects(None, name=name)), None)
         return self._roles[name]
 
     def members(self, role: Role) -> list[Person]:
@@ -168,9 +177,35 @@ class Chart:
             )
             found = list(self._people_qs().filter(id__in=person_ids).order_by("username"))
         else:
-            found = list(Person.objects.filter(memberships__role=role).order_by("username"))
+            found = _MEMBERS.objects(None, role_id=role.pk)
         self.remember(found)
         return found
+
+
+# The reads of the current chart that every resolution makes, compiled once per process
+# (``Prepared``): opening a step reads its approver, their absences, a role and its
+# members. The history reads (``as_of``) are built each time.
+def _absences(n: int, absences: Any = None, *, at: datetime, **people: int) -> Any:
+    """The absences with a delegate in force at ``at`` of ``n`` people (``p0``…)."""
+    qs = Absence.objects.all() if absences is None else absences
+    return qs.filter(
+        person_id__in=[people[f"p{i}"] for i in range(n)],
+        start__lte=at,
+        end__gt=at,
+        delegate_id__isnull=False,
+    ).order_by("start")
+
+
+def _numbered(pks: Iterable[int]) -> dict[str, int]:
+    return {f"p{i}": pk for i, pk in enumerate(sorted(pks))}
+
+
+_PERSON = Prepared(lambda shape, pk: Person.objects.filter(id=pk)[:1])
+_ROLE = Prepared(lambda shape, name: Role.objects.filter(name=name)[:1])
+_MEMBERS = Prepared(
+    lambda shape, role_id: Person.objects.filter(memberships__role_id=role_id).order_by("username")
+)
+_ABSENCES = Prepared(_absences)
 
 
 class Wanted(NamedTuple):
