@@ -110,6 +110,9 @@ def _rows(
     payload = snapshot(kind=kind, request=request, task=task, extra=extra, now=now, links=links)
     base = _key_base(kind=kind, request=request, task=task, extra=extra)
     rows: list[Outbox] = []
+    # The rows name what they point at by id: nothing reads the related objects back
+    # from them, and setting those through their descriptors cost more than the rest.
+    task_id = task.pk if task is not None else None
 
     seen: set[int] = set()
     for person in recipients:
@@ -123,11 +126,11 @@ def _rows(
                     dedup_key=f"{base}:{channel}:p{person.pk}",
                     kind=kind,
                     channel=channel,
-                    request=request,
-                    task=task,
+                    request_id=request.pk,
+                    task_id=task_id,
                     payload=payload,
-                    recipient=person,
-                    state=OutboxState.DIGEST if digest else OutboxState.PENDING,
+                    recipient_id=person.pk,
+                    state=(OutboxState.DIGEST if digest else OutboxState.PENDING).value,
                     next_attempt_at=now,
                 )
             )
@@ -137,11 +140,11 @@ def _rows(
             Outbox(
                 dedup_key=f"{base}:{Channel.WEBHOOK}:s{sub.pk}",
                 kind=kind,
-                channel=Channel.WEBHOOK,
-                request=request,
-                task=task,
+                channel=Channel.WEBHOOK.value,
+                request_id=request.pk,
+                task_id=task_id,
                 payload=payload,
-                subscription=sub,
+                subscription_id=sub.pk,
                 next_attempt_at=now,
             )
         )
@@ -190,7 +193,7 @@ def _write(rows: list[Outbox]) -> None:
             # not inserted pending and updated (every index written twice). If that
             # hand-off fails they go back to pending; if the process dies before it,
             # the re-queue sweep takes them as stale queued rows (OUTBOX_STALE_SECONDS).
-            row.state, row.queued_at = OutboxState.QUEUED, now
+            row.state, row.queued_at = OutboxState.QUEUED.value, now
     written = _insert_new(rows)
     due = [(row.pk, row.next_attempt_at) for row in written if row.state != OutboxState.DIGEST]
     if due:
