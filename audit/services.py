@@ -25,8 +25,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from config import bulk_insert
+from config.statements import Statement
 
-from .hashing import GENESIS_HASH, canonical_json, compute_hash, normalize
+from .hashing import GENESIS_HASH, canonical_json, compute_hash, loads, normalize
 from .models import ArchivedEvent, AuditEvent
 
 __all__ = [
@@ -133,14 +134,18 @@ ORDER BY seq DESC LIMIT 1
 """
 
 
-def _stored_head(connection: BaseDatabaseWrapper, chain: str) -> tuple[int, str]:
-    """(seq, hash) of the chain's last stored event; (0, GENESIS_HASH) for a new chain."""
-    sql = _STORED_HEAD_SQL.format(
-        hot=connection.ops.quote_name(AuditEvent._meta.db_table),
-        archived=connection.ops.quote_name(ArchivedEvent._meta.db_table),
+_STORED_HEAD = Statement(
+    _STORED_HEAD_SQL.format(
+        hot=f'"{AuditEvent._meta.db_table}"', archived=f'"{ArchivedEvent._meta.db_table}"'
     )
+)
+
+
+def _stored_head(connection: BaseDatabaseWrapper, chain: str) -> tuple[int, str]:
+    """(seq, hash) of the chain's last stored event; (0, GENESIS_HASH) for a new chain.
+    Every service call's first event asks: a prepared statement on PostgreSQL."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, [chain, chain])
+        _STORED_HEAD.execute(connection, cursor, [chain, chain])
         row = cursor.fetchone()
     return (row[0], row[1]) if row else (0, GENESIS_HASH)
 
@@ -305,9 +310,10 @@ def _append(events: list[tuple[str, AuditEvent]], *, bulk: bool) -> list[AuditEv
         event.hash = compute_hash(event)
         heads.heads[chain] = (event.seq, event.hash)
     rows = [event for _, event in events]
-    if bulk and len(rows) > 1 and bulk_insert.available(connection):
+    if bulk and bulk_insert.available(connection):
         # One JSON parameter for the whole batch (see config.bulk_insert): binding a
-        # few hundred events cell by cell cost more than building them.
+        # few hundred events cell by cell cost more than building them, and for one
+        # event bulk_create's own path costs more than this one.
         bulk_insert.insert_rows(connection, rows)
         for event in rows:
             event._state.adding, event._state.db = False, connection.alias
@@ -341,11 +347,37 @@ def _unplaced(
         workflow_key=workflow_key,
         workflow_version=workflow_version,
         event_type=event_type,
-        actor=normalize(actor.as_dict()),
+        actor=_actor_dict(actor),
         actor_username=actor.user,
         on_behalf_of_username=actor.on_behalf_of or "",
-        payload=normalize(payload or {}),
-        snapshot=normalize(snapshot or {}),
-        inputs=normalize(inputs or {}),
+        payload=_normalized(payload or {}),
+        snapshot=_normalized(snapshot or {}),
+        inputs=_normalized(inputs or {}),
         imported=imported,
     )
+
+
+def _normalized(data: Any) -> Any:
+    """``normalize(data)``: the canonical JSON read back, with the decoder audit_verify
+    uses (``hashing.loads``: orjson, or the json module where orjson would read a
+    value otherwise), which returns what ``json.loads`` returns, faster."""
+    return loads(canonical_json(data))
+
+
+# The few actors that write most events (the SLA, the system) normalized once each:
+# an actor is made of strings, so its normalized dict is a plain copy of as_dict().
+_ACTORS_MAX = 256
+_actors: dict[Actor, dict[str, Any]] = {}
+
+
+def _actor_dict(actor: Actor) -> dict[str, Any]:
+    try:
+        known = _actors.get(actor)
+    except TypeError:  # a field that cannot be hashed (not a string): not kept
+        return normalize(actor.as_dict())
+    if known is None:
+        known = normalize(actor.as_dict())
+        if len(_actors) >= _ACTORS_MAX:
+            _actors.clear()
+        _actors[actor] = known
+    return dict(known)

@@ -22,11 +22,14 @@ import datetime
 import decimal
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
 
 
 def available(connection: BaseDatabaseWrapper) -> bool:
@@ -62,58 +65,178 @@ def insert_rows(
     if not rows:
         return []
     model = type(rows[0])
-    fields = [
-        f for f in model._meta.concrete_fields
-        if not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
-    ]
-    qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in fields)
-    if available(connection):
-        sql, params = _from_json(connection, model, fields, rows, columns)
+    plan = _plan(connection, model, conflict_column, tuple(returning))
+    if plan.from_json:
+        # No default=: a JSON field's value JSON cannot hold fails here as JSONField's
+        # own json.dumps would.
+        params: list[Any] = [json.dumps([plan.record(row, connection) for row in rows])]
+        sql = plan.sql
     else:
-        one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        fields = plan.fields
         params = [f.get_db_prep_save(f.pre_save(row, add=True), connection)
                   for row in rows for f in fields]
-        sql = (
-            f"INSERT INTO {qn(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
-            f"VALUES {', '.join([one_row] * len(rows))}"
-        )
-    if conflict_column:
-        sql += f" ON CONFLICT ({qn(conflict_column)}) DO NOTHING"
-    if returning:
-        sql += " RETURNING " + ", ".join(qn(c) for c in returning)
+        sql = plan.sql + ", ".join([plan.one_row] * len(rows)) + plan.tail
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall() if returning else []
 
 
-def _from_json(
-    connection: BaseDatabaseWrapper, model: type[models.Model], fields: list[models.Field],
-    rows: Sequence[models.Model], columns: str,
-) -> tuple[str, list[str]]:
-    """PostgreSQL's statement: the rows as one JSON document, unpacked by
-    ``jsonb_to_recordset``."""
-    records = []
-    for row in rows:
-        record = {}
-        for f in fields:
-            value = f.pre_save(row, add=True)
-            if isinstance(f, models.JSONField):
-                # The document JSONField would send, as a JSON value in the batch.
-                record[f.column] = (
-                    json.loads(json.dumps(value, cls=f.encoder)) if f.encoder else value
-                )
-            else:
-                record[f.column] = _column_value(f.get_db_prep_save(value, connection))
-        records.append(record)
-    qn = connection.ops.quote_name
-    # Column types without their length: a too-long text then fails on assignment to
-    # the table's column, as a plain INSERT does, instead of being cut by a cast.
-    types = ", ".join(f"{qn(f.column)} {f.db_type(connection).split('(')[0]}" for f in fields)
-    sql = (
-        f"INSERT INTO {qn(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
-        f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({types})"
+@dataclass(frozen=True)
+class _Plan:
+    """How the rows of one model go into one statement on one kind of database: the
+    SQL (on other databases its start and ``tail``, around the VALUES, which depend on
+    the row count) and, for PostgreSQL, how each column's JSON value is read from an
+    instance."""
+
+    fields: tuple[models.Field, ...]
+    sql: str
+    one_row: str = ""
+    tail: str = ""
+    from_json: bool = False
+    readers: tuple[tuple[str, Callable[[models.Model, BaseDatabaseWrapper], Any]], ...] = ()
+
+    def record(self, row: models.Model, connection: BaseDatabaseWrapper) -> dict[str, Any]:
+        return {column: read(row, connection) for column, read in self.readers}
+
+
+_plans: dict[tuple[Any, ...], _Plan] = {}
+
+
+def _plan(
+    connection: BaseDatabaseWrapper, model: type[models.Model], conflict_column: str | None,
+    returning: tuple[str, ...],
+) -> _Plan:
+    """The statement of this shape, made once per process (a model's fields and the
+    SQL that names them do not change while it runs)."""
+    key = (connection.alias, connection.vendor, model, conflict_column, returning)
+    plan = _plans.get(key)
+    if plan is not None:
+        return plan
+    fields = tuple(
+        f for f in model._meta.concrete_fields
+        if not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
     )
-    # No default=: a JSON field's value JSON cannot hold fails here as JSONField's own
-    # json.dumps would.
-    return sql, [json.dumps(records)]
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    table = qn(model._meta.db_table)
+    tail = ""
+    if conflict_column:
+        tail += f" ON CONFLICT ({qn(conflict_column)}) DO NOTHING"
+    if returning:
+        tail += " RETURNING " + ", ".join(qn(c) for c in returning)
+    if available(connection):
+        # Column types without their length: a too-long text then fails on assignment
+        # to the table's column, as a plain INSERT does, instead of being cut by a cast.
+        types = ", ".join(f"{qn(f.column)} {f.db_type(connection).split('(')[0]}" for f in fields)
+        sql = (
+            f"INSERT INTO {table} ({columns}) "  # noqa: S608 - names from the model
+            f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({types}){tail}"
+        )
+        readers = tuple((f.column, _reader(f)) for f in fields)
+        plan = _Plan(fields, sql, from_json=True, readers=readers)
+    else:
+        one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names from the model
+        plan = _Plan(fields, sql, one_row=one_row, tail=tail)
+    _plans[key] = plan
+    return plan
+
+
+# Field classes whose database value is the Python value itself when that value is of
+# the exact type named (or None): for those, ``get_db_prep_save`` (to_python, the
+# backend's adaptation) hands the value back as it was, only slower. Subclasses are
+# not listed: they may convert.
+_AS_IS: dict[type[models.Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.IntegerField: int,
+    models.BigIntegerField: int,
+    models.SmallIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+}
+
+
+Reader = Callable[[models.Model, BaseDatabaseWrapper], Any]
+
+
+def _reader(field: models.Field) -> Reader:
+    """How to read ``field`` of an instance as its JSON value in the batch: what
+    ``_column_value(field.get_db_prep_save(field.pre_save(row, add=True), connection))``
+    gives, with shortcuts for the common exact types (anything else takes that path)."""
+    attname = field.attname
+    # pre_save is a plain attribute read unless the field overrides it (auto_now…).
+    plain_read = type(field).pre_save is models.Field.pre_save or (
+        isinstance(field, models.DateField)
+        and not (field.auto_now or field.auto_now_add)
+        and type(field).pre_save in (models.DateField.pre_save, models.DateTimeField.pre_save)
+    )
+    # Django's own descriptors hand back what the instance's __dict__ holds (a value
+    # not loaded is missing there and read through them): read it directly.
+    from_dict = plain_read and type(field.model.__dict__.get(attname)) in (
+        DeferredAttribute, ForeignKeyDeferredAttribute,
+    )
+
+    def value_of(row: models.Model) -> Any:
+        if from_dict:
+            try:
+                return row.__dict__[attname]
+            except KeyError:
+                pass
+        return getattr(row, attname) if plain_read else field.pre_save(row, add=True)
+
+    def generic(value: Any, connection: BaseDatabaseWrapper) -> Any:
+        return _column_value(field.get_db_prep_save(value, connection))
+
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder
+
+        def read_json(row: models.Model, connection: BaseDatabaseWrapper) -> Any:
+            value = value_of(row)
+            # The document JSONField would send, as a JSON value in the batch.
+            return json.loads(json.dumps(value, cls=encoder)) if encoder else value
+
+        return read_json
+
+    exact = _AS_IS.get(type(field))
+    if type(field) is models.BooleanField:
+        exact = bool
+    elif type(field) is models.ForeignKey and type(field.target_field) in (
+        models.AutoField, models.BigAutoField, models.IntegerField, models.BigIntegerField,
+    ):
+        exact = int
+    if exact is not None:
+
+        def read_exact(row: models.Model, connection: BaseDatabaseWrapper) -> Any:
+            value = value_of(row)
+            if type(value) is exact or (value is None and exact is not bool):
+                return value
+            return generic(value, connection)
+
+        return read_exact
+
+    if type(field) is models.DateTimeField:
+
+        def read_datetime(row: models.Model, connection: BaseDatabaseWrapper) -> Any:
+            value = value_of(row)
+            if value is None:
+                return None
+            # An aware datetime is sent as it is (PostgreSQL's adaptation is a no-op).
+            if type(value) is datetime.datetime and value.utcoffset() is not None:
+                return value.isoformat()
+            return generic(value, connection)
+
+        return read_datetime
+
+    if type(field) is models.UUIDField:
+
+        def read_uuid(row: models.Model, connection: BaseDatabaseWrapper) -> Any:
+            value = value_of(row)
+            if value is None:
+                return None
+            return str(value) if type(value) is uuid.UUID else generic(value, connection)
+
+        return read_uuid
+
+    return lambda row, connection: generic(value_of(row), connection)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from config import bulk_insert
+from config.statements import Statement
 
 from .channels import channel_available
 from .choices import PERSON_CHANNELS, Channel, Kind, OutboxState
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
     from orgchart.models import Person
 
 logger = logging.getLogger(__name__)
+
+# Kind.values builds its list anew at every call.
+_KINDS = frozenset(Kind.values)
 
 
 def notify(
@@ -53,7 +58,7 @@ def notify(
 
     Inside ``batch()`` (every engine service call) the rows are only collected
     here, and written with the others of the call when the block ends."""
-    if kind not in Kind.values:
+    if kind not in _KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
     rows = _rows(kind=kind, request=request, recipients=recipients, task=task, extra=extra,
                  wants_digest=_wants_digest, links=Links())
@@ -81,7 +86,7 @@ def notify_many(messages: list[tuple[str, Request, Task | None, list[Person]]]) 
     links = Links()
     with batch():
         for kind, request, task, recipients in messages:
-            if kind not in Kind.values:
+            if kind not in _KINDS:
                 raise ValueError(f"unknown notification kind {kind!r}")
             _collecting.rows.extend(
                 _rows(kind=kind, request=request, recipients=recipients, task=task, extra=None,
@@ -105,6 +110,9 @@ def _rows(
     payload = snapshot(kind=kind, request=request, task=task, extra=extra, now=now, links=links)
     base = _key_base(kind=kind, request=request, task=task, extra=extra)
     rows: list[Outbox] = []
+    # The rows name what they point at by id: nothing reads the related objects back
+    # from them, and setting those through their descriptors cost more than the rest.
+    task_id = task.pk if task is not None else None
 
     seen: set[int] = set()
     for person in recipients:
@@ -118,11 +126,11 @@ def _rows(
                     dedup_key=f"{base}:{channel}:p{person.pk}",
                     kind=kind,
                     channel=channel,
-                    request=request,
-                    task=task,
+                    request_id=request.pk,
+                    task_id=task_id,
                     payload=payload,
-                    recipient=person,
-                    state=OutboxState.DIGEST if digest else OutboxState.PENDING,
+                    recipient_id=person.pk,
+                    state=(OutboxState.DIGEST if digest else OutboxState.PENDING).value,
                     next_attempt_at=now,
                 )
             )
@@ -132,11 +140,11 @@ def _rows(
             Outbox(
                 dedup_key=f"{base}:{Channel.WEBHOOK}:s{sub.pk}",
                 kind=kind,
-                channel=Channel.WEBHOOK,
-                request=request,
-                task=task,
+                channel=Channel.WEBHOOK.value,
+                request_id=request.pk,
+                task_id=task_id,
                 payload=payload,
-                subscription=sub,
+                subscription_id=sub.pk,
                 next_attempt_at=now,
             )
         )
@@ -185,7 +193,7 @@ def _write(rows: list[Outbox]) -> None:
             # not inserted pending and updated (every index written twice). If that
             # hand-off fails they go back to pending; if the process dies before it,
             # the re-queue sweep takes them as stale queued rows (OUTBOX_STALE_SECONDS).
-            row.state, row.queued_at = OutboxState.QUEUED, now
+            row.state, row.queued_at = OutboxState.QUEUED.value, now
     written = _insert_new(rows)
     due = [(row.pk, row.next_attempt_at) for row in written if row.state != OutboxState.DIGEST]
     if due:
@@ -258,7 +266,48 @@ def snapshot(
             "due_at": task.due_at,
             "url": links.task(task.pk),
         }
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    return json_ready(data)
+
+
+def json_ready(value: Any) -> Any:
+    """``json.loads(json.dumps(value, cls=DjangoJSONEncoder))`` without writing and
+    reading the text: JSON's own values copied, datetimes in DjangoJSONEncoder's
+    spelling, and anything else (a tuple, a Decimal, a key that is not a string, a
+    float that is not finite, a subclass) through that very round trip, which
+    encodes a value inside a document as it encodes it alone (a str subclass, such
+    as a state from a choices enum, is the string it holds). A message's payload
+    is built for every notification; the round trip was most of its cost."""
+    kind = type(value)
+    if kind in _AS_IS or value is None:
+        return value
+    if kind is dict:
+        copy = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return _round_trip(value)
+            # Most values are strings and numbers: copied without a call.
+            copy[key] = item if type(item) in _AS_IS or item is None else json_ready(item)
+        return copy
+    if kind is list:
+        return [
+            item if type(item) in _AS_IS or item is None else json_ready(item) for item in value
+        ]
+    if kind is float and math.isfinite(value):
+        return value
+    if kind is datetime:
+        return _ENCODER.default(value)
+    if isinstance(value, str):  # a choices enum: JSON writes the string it holds
+        return str.__str__(value)
+    return _round_trip(value)
+
+
+_ENCODER = DjangoJSONEncoder()
+# The types that JSON gives back as they are (bool is not an int here: type() is exact).
+_AS_IS = frozenset({str, int, bool})
+
+
+def _round_trip(value: Any) -> Any:
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
 def _enrich(
@@ -326,20 +375,54 @@ def _hold_for_collapse(rows: list[Outbox]) -> None:
     if window <= timedelta(0) or not to_people:
         return
     since = min(r.next_attempt_at for r in to_people) - window
+    last_sent = _last_sent(
+        {r.recipient_id for r in to_people},
+        {r.request_id for r in to_people},
+        {r.channel for r in to_people},
+        since,
+    )
+    for row in to_people:
+        last = last_sent.get((row.recipient_id, row.request_id, row.channel))
+        if last is not None and last > row.next_attempt_at - window:
+            row.next_attempt_at = last + window
+
+
+# Every service call that notifies asks this: on PostgreSQL one prepared statement
+# whatever the number of values (arrays), instead of a queryset built each call. The
+# explicit IS NOT NULL lets a generic plan use the partial index outbox_recipient_request.
+_LAST_SENT = Statement(
+    f"SELECT recipient_id, request_id, channel, max(sent_at) FROM {Outbox._meta.db_table} "  # noqa: S608
+    "WHERE recipient_id IS NOT NULL AND recipient_id = ANY(%s) AND request_id = ANY(%s) "
+    "AND channel = ANY(%s) AND state = %s AND sent_at > %s GROUP BY 1, 2, 3"
+)
+
+
+def _last_sent(
+    recipients: set[int], requests: set[int], channels: set[str], since: datetime
+) -> dict[tuple[int, int, str], datetime]:
+    """When each (recipient, request, channel) among these last had a message sent
+    after ``since``."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            _LAST_SENT.execute(
+                connection,
+                cursor,
+                [sorted(recipients), sorted(requests), sorted(channels), OutboxState.SENT.value,
+                 since],
+            )
+            return {(r, q, c): at for r, q, c, at in cursor.fetchall()}
     last_sent: dict[tuple[int, int, str], datetime] = {}
     for recipient, request, channel, sent_at in Outbox.objects.filter(
-        _one_of("recipient_id", {r.recipient_id for r in to_people}),
-        _one_of("request_id", {r.request_id for r in to_people}),
-        _one_of("channel", {r.channel for r in to_people}),
+        _one_of("recipient_id", recipients),
+        _one_of("request_id", requests),
+        _one_of("channel", channels),
         state=OutboxState.SENT,
         sent_at__gt=since,
     ).values_list("recipient_id", "request_id", "channel", "sent_at").order_by():
         key = (recipient, request, channel)
         last_sent[key] = max(sent_at, last_sent.get(key, sent_at))
-    for row in to_people:
-        last = last_sent.get((row.recipient_id, row.request_id, row.channel))
-        if last is not None and last > row.next_attempt_at - window:
-            row.next_attempt_at = last + window
+    return last_sent
 
 
 def _wants_digest(person: Person) -> bool:

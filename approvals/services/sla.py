@@ -35,6 +35,7 @@ from approvals.services._common import (
 )
 from approvals.services.flow import advance, hand_over, replacement
 from audit.services import SYSTEM, record_events
+from config import bulk_insert
 from orgchart.chart import Chart, Wanted, chart_for
 from orgchart.models import Person
 
@@ -327,7 +328,7 @@ def _act_in_bulk(
     _update(changed["escalated"], state=TaskState.ESCALATED, decided_at=now, sla_next_at=None)
     _update_next_rungs(changed["reminded"], reminded_at=now)
     _update_next_rungs(changed["corrected"])
-    Task.objects.bulk_create([new for new, _, _ in escalations.values()])
+    _insert_tasks([new for new, _, _ in escalations.values()])
 
     # The events and messages, in the order the one-at-a-time path writes them.
     events: list[dict[str, Any]] = []  # audit.services.record_events' items
@@ -359,6 +360,34 @@ def _act_in_bulk(
             batch.left_due.add(task.pk)
     record_events(events)
     notify_many(messages)
+
+
+def _insert_tasks(tasks: list[Task]) -> None:
+    """``Task.objects.bulk_create(tasks)``, on PostgreSQL as one JSON parameter
+    (config.bulk_insert: bulk_create compiles its statement and prepares every cell
+    of every task on each call, the dearest statement of an escalating batch). Each
+    new task replaces one escalated task of the batch: ``replaces_id`` tells which id
+    the database gave which task."""
+    if not tasks:
+        return
+    connection = transaction.get_connection()
+    if not bulk_insert.available(connection):
+        Task.objects.bulk_create(tasks)
+        return
+    for task in tasks:
+        # What bulk_create checks first: related rows saved, their ids copied.
+        task._prepare_related_fields_for_save(operation_name="bulk_create")
+    ids = dict(
+        (replaces, pk)
+        for pk, replaces in bulk_insert.insert_rows(
+            connection, tasks, returning=("id", "replaces_id")
+        )
+    )
+    if len(ids) != len(tasks):  # two new tasks replacing one: not what a batch makes
+        raise RuntimeError("sla: the replacement tasks of a batch must replace distinct tasks")
+    for task in tasks:
+        task.pk = ids[task.replaces_id]
+        task._state.adding, task._state.db = False, connection.alias
 
 
 def _update(tasks: list[Task], **values: Any) -> None:

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from audit import services as audit_services
 from audit.hashing import GENESIS_HASH
 from audit.models import AuditEvent
 from audit.services import Actor, record_event, record_events
@@ -39,7 +40,13 @@ def write(request, event_type: str = "comment_added") -> AuditEvent:
 def audit_statements(queries) -> tuple[list[str], list[str]]:
     """(head lookups, event inserts) among the captured statements."""
     sql = [q["sql"] for q in queries]
-    lookups = [s for s in sql if s.lstrip().startswith("SELECT") and "audit_" in s]
+    # On PostgreSQL one chain's head is a prepared statement (config.statements):
+    # EXECUTE of it is a lookup, its PREPARE (once per connection) is not.
+    lookups = [
+        s for s in sql
+        if (s.lstrip().startswith("SELECT") and "audit_" in s)
+        or s.startswith(f"EXECUTE {audit_services._STORED_HEAD.name}(")
+    ]
     inserts = [s for s in sql if s.startswith('INSERT INTO "audit_auditevent"')]
     return lookups, inserts
 

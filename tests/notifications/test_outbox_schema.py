@@ -118,3 +118,68 @@ def test_rows_inserted_in_one_json_parameter_are_those_bulk_create_writes(db):
         Outbox.objects.bulk_create([odd])
     with pytest.raises(TypeError), transaction.atomic():
         bulk_insert.insert_rows(connection, [odd, row("json-3")])
+
+
+@postgres_only
+def test_each_column_read_for_the_json_document_is_what_get_db_prep_save_gives(db):
+    """config.bulk_insert reads the common exact types (str, int, bool, aware datetimes,
+    UUIDs, ids) straight from the instance; any other value takes Django's path. Both
+    give the same JSON value, for every field of the models the engine inserts."""
+    import json
+    import uuid
+
+    from approvals.choices import TaskState
+    from approvals.models import Task
+    from audit.models import AuditEvent
+
+    person = PersonFactory()
+    aware = datetime(2026, 3, 4, 5, 6, 7, 891234, tzinfo=UTC)
+    outbox = Outbox(
+        dedup_key="k", kind="task_assigned", channel="email", recipient=person, payload={"a": 1},
+        next_attempt_at=aware, queued_at=aware.astimezone(timezone_of(-5)), attempts=3,
+    )
+    odd_outbox = Outbox(
+        dedup_key=Text("subclass"), kind="task_reminder", channel="slack", recipient_id=person.pk,
+        next_attempt_at=aware, attempts=Count(2), last_error=None,
+    )
+    event = AuditEvent(
+        at=aware, chain="request:1", seq=7, request_id=None, workflow_key="", event_type="x",
+        actor={"user": "system"}, prev_hash="0" * 64, hash="1" * 64, imported=True,
+    )
+    odd_event = AuditEvent(
+        id=str(uuid.uuid4()), at=aware, chain="request:2", seq=Count(1), request_id=2,
+        workflow_version=3, event_type="y", prev_hash="0" * 64, hash="2" * 64,
+    )
+    task = Task(request_id=5, step_id="s", assignee=person, state=TaskState.OPEN, due_at=aware)
+    for row in (outbox, odd_outbox, event, odd_event, task):
+        plan = bulk_insert._plan(connection, type(row), None, ())
+        for field, (column, read) in zip(plan.fields, plan.readers, strict=True):
+            auto = getattr(field, "auto_now_add", False)
+            expected = bulk_insert._column_value(
+                field.get_db_prep_save(field.pre_save(row, add=True), connection)
+            )
+            got = read(row, connection)
+            if auto:  # a new time at each read: same kind of value
+                assert type(got) is type(expected), column
+                continue
+            if isinstance(field, type(Outbox._meta.get_field("payload"))):
+                # JSON columns: the value itself, as before (no encoder on these models).
+                assert field.encoder is None and got == field.pre_save(row, add=True), column
+                continue
+            # What the document carries: the same JSON text (Django's path wraps ints in
+            # psycopg's Int4 / Int8, which JSON writes as the number).
+            assert json.dumps(got) == json.dumps(expected), column
+
+
+class Text(str):
+    """A str subclass (as a choices enum is): read through Django's path."""
+
+
+class Count(int):
+    pass
+
+
+def timezone_of(hours: int):
+    from datetime import timezone
+
+    return timezone(timedelta(hours=hours))
