@@ -148,3 +148,38 @@ def test_objects_are_the_querysets_instances_with_related_objects_and_annotation
     made[0].name = "Renamed"
     made[0].save(update_fields=["name"])  # an instance that saves as a loaded one does
     assert Person.objects.get(pk=made[0].pk).name == "Renamed"
+
+
+SIMPLE = """\
+workflow: simple
+title: Simple
+steps:
+  - id: manager
+    approver: "{{ requester.manager }}"
+"""
+
+
+def test_a_big_integer_columns_value_is_put_in_as_the_backend_passes_it(requester, admins_role):
+    """On PostgreSQL (psycopg 3) a BigIntegerField's lookup value is wrapped in ``Int8``
+    (the audit trail's ``request_id``): the marker is found through the wrapper, and the
+    real value is wrapped the same way."""
+    from approvals import services
+    from audit.models import AuditEvent
+
+    def events(shape: None, *, request_id: int) -> QuerySet:
+        return AuditEvent.objects.filter(request_id=request_id).order_by("seq").values(
+            "seq", "event_type"
+        )
+
+    services.publish(source=SIMPLE, author=requester)
+    first = services.submit(workflow_key="simple", requester=requester, inputs={})
+    second = services.submit(workflow_key="simple", requester=requester, inputs={})
+    services.cancel(request_id=second.pk, actor=requester)
+    prepared = Prepared(events)
+    for request_id in (first.pk, second.pk, 0, first.pk):
+        assert prepared.rows(None, request_id=request_id) == list(
+            events(None, request_id=request_id)
+        )
+    assert len(prepared.rows(None, request_id=second.pk)) > len(
+        prepared.rows(None, request_id=first.pk)
+    ) > 0
