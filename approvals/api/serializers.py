@@ -142,6 +142,30 @@ class TaskListSerializer(serializers.BaseSerializer):
         }
 
 
+def task_row(task: Task) -> dict[str, Any]:
+    """A task with its request, workflow and people loaded (as a service returns it), as
+    the row :class:`TaskListSerializer` reads: TaskSerializer's JSON without building
+    TaskSerializer's fields (~0.5 ms of CPU a call)."""
+    request = task.request
+    return {
+        "id": task.pk,
+        "request_id": task.request_id,
+        "request__title": request.title,
+        "request__workflow__key": request.workflow.key,
+        "request__requester__username": request.requester.username,
+        "step_id": task.step_id,
+        "round": task.round,
+        "state": str(task.state),  # a TaskState member after a transition: its value
+        "assignee__username": task.assignee.username,
+        "on_behalf_of__username": _username(task.on_behalf_of),
+        "delegation_chain": task.delegation_chain,
+        "role": task.role,
+        "due_at": task.due_at,
+        "created_at": task.created_at,
+        "decided_at": task.decided_at,
+    }
+
+
 # --- requests ------------------------------------------------------------------------
 
 
@@ -233,6 +257,129 @@ class RequestDetailSerializer(RequestSerializer):
     def get_history(self, request: Request) -> list[dict[str, Any]]:
         events = self.context.get("history", {}).get(request.pk, [])
         return HistoryEventSerializer(events, many=True).data
+
+
+class RequestDetailRows:
+    """:class:`RequestDetailSerializer`'s JSON, written from the request (a model instance
+    with its workflow, version and people loaded) and values() rows of its tasks,
+    history, comments and files, read with ``*_COLUMNS`` in the serializers' orders.
+
+    Every decision, submit and request read answers with this document; the serializer
+    built a field object per field and nested serializer on every call (~1.5 ms of CPU,
+    more than the reads). Each value goes through what that serializer's field would do
+    (``str`` for text, ``int`` for numbers, DRF's DateTimeField for times, JSON as it
+    is, None as None); tests/api pins the two to the same output."""
+
+    TASK_COLUMNS = (
+        "id", "request_id", "step_id", "round", "state", "assignee__username",
+        "on_behalf_of__username", "delegation_chain", "role", "due_at", "created_at",
+        "decided_at",
+    )
+    HISTORY_COLUMNS = ("id", "seq", "event_type", "at", "actor", "payload")
+    COMMENT_COLUMNS = ("id", "request_id", "author__username", "text", "created_at")
+    ATTACHMENT_COLUMNS = (
+        "id", "request_id", "filename", "content_type", "size", "sha256",
+        "uploaded_by__username", "created_at",
+    )
+
+    def __init__(self) -> None:
+        # DRF's own datetime output (time zone, "Z"), the current zone looked up once.
+        self.datetime = serializers.DateTimeField(
+            default_timezone=timezone.get_current_timezone()
+        ).to_representation
+
+    def data(
+        self,
+        request: Request,
+        *,
+        tasks: list[dict[str, Any]],
+        history: list[dict[str, Any]],
+        comments: list[dict[str, Any]],
+        attachments: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        when = self.datetime
+        return {
+            "id": int(request.pk),
+            "workflow": _text(request.workflow.key),
+            "workflow_version": int(request.workflow_version.number),
+            "title": _text(request.title),
+            "state": _text(request.state),
+            "requester": _text(request.requester.username),
+            "submitted_by": _username(request.submitted_by),
+            "inputs": request.inputs,
+            "entity_type": _text(request.entity_type),
+            "entity_id": _text(request.entity_id),
+            "current_step": request.current_step or None,
+            "round": int(request.round),
+            "created_at": when(request.created_at),
+            "updated_at": when(request.updated_at),
+            "decided_at": when(request.decided_at),
+            "tasks": [self.task(row) for row in tasks],
+            "history": [
+                {
+                    "id": _text(row["id"]),
+                    "seq": _int(row["seq"]),
+                    "type": _text(row["event_type"]),
+                    "at": when(row["at"]),
+                    "actor": row["actor"],
+                    "payload": row["payload"],
+                }
+                for row in history
+            ],
+            "comments": [
+                {
+                    "id": row["id"],
+                    "request": row["request_id"],
+                    "author": _text(row["author__username"]),
+                    "text": _text(row["text"]),
+                    "created_at": when(row["created_at"]),
+                }
+                for row in comments
+            ],
+            "attachments": [
+                {
+                    "id": row["id"],
+                    "request": row["request_id"],
+                    "filename": _text(row["filename"]),
+                    "content_type": _text(row["content_type"]),
+                    "size": _int(row["size"]),
+                    "sha256": _text(row["sha256"]),
+                    "uploaded_by": _text(row["uploaded_by__username"]),
+                    "created_at": when(row["created_at"]),
+                }
+                for row in attachments
+            ],
+        }
+
+    def task(self, row: dict[str, Any]) -> dict[str, Any]:
+        """One of :class:`RequestTaskSerializer`'s tasks."""
+        when = self.datetime
+        chain = row["delegation_chain"]
+        return {
+            "id": row["id"],
+            "request": row["request_id"],
+            "step": _text(row["step_id"]),
+            "round": _int(row["round"]),
+            "state": _text(row["state"]),
+            "assignee": _text(row["assignee__username"]),
+            "on_behalf_of": row["on_behalf_of__username"],
+            "delegation_chain": None if chain is None else [
+                None if name is None else str(name) for name in chain
+            ],
+            "role": _text(row["role"]),
+            "due_at": when(row["due_at"]),
+            "created_at": when(row["created_at"]),
+            "decided_at": when(row["decided_at"]),
+        }
+
+
+def _text(value: Any) -> str | None:
+    """A CharField's output: None stays None, anything else is ``str``."""
+    return None if value is None else str(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class SubmitSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
@@ -22,6 +22,7 @@ from approvals.api.serializers import (
     CancelSerializer,
     CommentInputSerializer,
     CommentSerializer,
+    RequestDetailRows,
     RequestDetailSerializer,
     RequestSerializer,
     ResubmitSerializer,
@@ -31,6 +32,7 @@ from approvals.choices import Via
 from approvals.errors import NotAllowed
 from approvals.filters import RequestFilter
 from approvals.models import Attachment, Comment, Request, Task, Workflow
+from approvals.prepared import Prepared
 from audit.models import AuditEvent
 from orgchart.models import Person
 
@@ -48,36 +50,57 @@ def request_payload(request: Request | int, *, new: bool = False) -> dict[str, A
     The caller has already been shown to see it (or has just created it). Given the
     Request a service has just returned (its workflow, version and people loaded,
     its fields as saved), it is not read again; ``new``: it was created by that
-    service call, so it has no comment or file to look for."""
+    service call, so it has no comment or file to look for.
+
+    Its tasks, history, comments and files are values() rows of prepared reads
+    (approvals/prepared.py: compiled once per process, on PostgreSQL prepared once per
+    connection), written by RequestDetailRows: building and compiling four querysets
+    and RequestDetailSerializer's fields cost ~5 ms of CPU on every decision."""
     if isinstance(request, Request):
         obj = request
-        prefetch_related_objects([obj], *_payload_prefetches(new=new))
     else:
-        obj = (
-            Request.objects.select_related(
-                "workflow", "workflow_version", "requester", "submitted_by"
-            )
-            .prefetch_related(*_payload_prefetches())
-            .get(pk=request)
-        )
-    # Only what HistoryEventSerializer shows (snapshots and inputs are the bulk of an
-    # event), as plain rows: the serializer reads mappings as it reads objects.
-    history = list(
-        AuditEvent.objects.filter(request_id=obj.pk)
-        .order_by("seq")
-        .values("id", "seq", "event_type", "at", "actor", "payload")
+        obj = Request.objects.select_related(
+            "workflow", "workflow_version", "requester", "submitted_by"
+        ).get(pk=request)
+    return RequestDetailRows().data(
+        obj,
+        tasks=_TASKS.rows(None, request_id=obj.pk),
+        # Only what the history shows (snapshots and inputs are the bulk of an event).
+        history=_HISTORY.rows(None, request_id=obj.pk),
+        comments=[] if new else _COMMENTS.rows(None, request_id=obj.pk),
+        attachments=[] if new else _ATTACHMENTS.rows(None, request_id=obj.pk),
     )
-    return RequestDetailSerializer(obj, context={"history": {obj.pk: history}}).data
 
 
-def _payload_prefetches(*, new: bool = False) -> tuple[Prefetch, ...]:
-    comments = Comment.objects.select_related("author")
-    files = Attachment.objects.select_related("uploaded_by")
+def _tasks_query(shape: None, *, request_id: int) -> QuerySet[Task]:
+    # The model's ordering, as the tasks prefetch used.
+    return Task.objects.filter(request_id=request_id).values(*RequestDetailRows.TASK_COLUMNS)
+
+
+def _history_query(shape: None, *, request_id: int) -> QuerySet[AuditEvent]:
     return (
-        _tasks_prefetch(),
-        Prefetch("comments", queryset=comments.none() if new else comments),
-        Prefetch("attachments", queryset=files.none() if new else files),
+        AuditEvent.objects.filter(request_id=request_id)
+        .order_by("seq")
+        .values(*RequestDetailRows.HISTORY_COLUMNS)
     )
+
+
+def _comments_query(shape: None, *, request_id: int) -> QuerySet[Comment]:
+    return Comment.objects.filter(request_id=request_id).values(
+        *RequestDetailRows.COMMENT_COLUMNS
+    )
+
+
+def _attachments_query(shape: None, *, request_id: int) -> QuerySet[Attachment]:
+    return Attachment.objects.filter(request_id=request_id).values(
+        *RequestDetailRows.ATTACHMENT_COLUMNS
+    )
+
+
+_TASKS = Prepared(_tasks_query)
+_HISTORY = Prepared(_history_query)
+_COMMENTS = Prepared(_comments_query)
+_ATTACHMENTS = Prepared(_attachments_query)
 
 
 def workflow_key_for_event(event: str) -> str:

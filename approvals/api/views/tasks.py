@@ -24,6 +24,7 @@ from approvals.api.serializers import (
     DelegateInputSerializer,
     TaskListSerializer,
     TaskSerializer,
+    task_row,
 )
 from approvals.choices import TaskState, Via
 from approvals.errors import ApprovalError, NotFound
@@ -196,9 +197,10 @@ class TaskDecisionView(APIView):
             via=Via.API,
         )
         # The service returns the task as saved, with its request, workflow and people
-        # loaded: neither is read again.
+        # loaded: neither is read again (TaskSerializer's JSON, written from its row).
         return Response(
-            {"task": TaskSerializer(decided).data, "request": request_payload(decided.request)}
+            {"task": TaskListSerializer(task_row(decided)).data,
+             "request": request_payload(decided.request)}
         )
 
 
@@ -207,9 +209,17 @@ def _decidable_task_id(person: Any, task_id: object) -> int:
     request and so sees it (selectors.participates): one indexed lookup then, the
     whole visibility rule only for anyone else (who gets 403 from the service)."""
     pk = parse_id(task_id, "task")
-    if Task.objects.filter(pk=pk, assignee_id=person.pk).exists():
+    if _ASSIGNED.rows(None, task_id=pk, person_id=person.pk):
         return pk
     return visible_task(person, pk).pk
+
+
+def _assigned_query(shape: None, *, task_id: int, person_id: int) -> QuerySet[Task]:
+    # exists(), prepared (approvals/prepared.py): a row if the task is the person's.
+    return Task.objects.filter(pk=task_id, assignee_id=person_id).values("pk").order_by()[:1]
+
+
+_ASSIGNED = Prepared(_assigned_query)
 
 
 class TaskDelegateView(APIView):
