@@ -45,6 +45,10 @@ class _Compiled:
     name: str = field(default_factory=lambda: f"approvals_prepared_{next(_NAMES)}")
     prepared_on: weakref.WeakSet = field(default_factory=weakref.WeakSet)
     _plan: tuple[Any, ...] | None = None  # model_plan(), worked out the first time
+    # What results_iter works out on every call, worked out once: the columns'
+    # converters (JSON, UUIDs, SQLite's datetimes), whether a composite field needs its
+    # columns grouped (None: not yet).
+    _conversion: tuple[dict[int, Any], bool] | None = None
 
 
     def model_plan(self) -> tuple[type[Model], int, int, list[str], list[Any]]:
@@ -61,6 +65,23 @@ class _Compiled:
             plan = (klass_info["model"], start, end, init_list, populators)
             object.__setattr__(self, "_plan", plan)  # frozen: set once, like a cache
         return self._plan
+
+    def results(self, fetched: list[Any]) -> Any:
+        """``SQLCompiler.results_iter`` of the fetched rows, with the converters worked
+        out the first time (finding them was a prepared read's largest single cost)."""
+        compiler = self.compiler
+        if self._conversion is None:
+            selected = _selected(compiler)
+            conversion = (compiler.get_converters(selected),
+                          compiler.has_composite_fields(selected))
+            object.__setattr__(self, "_conversion", conversion)  # frozen: set once
+        converters, composite = self._conversion
+        rows: Any = fetched
+        if converters:
+            rows = compiler.apply_converters(rows, converters)
+        if composite:
+            rows = compiler.composite_fields_to_tuples(rows, _selected(compiler))
+        return rows
 
     def execute_sql(self, connection: Any, cursor: Any) -> str:
         """The SQL to run with the parameters on ``cursor``: the query itself, or on
@@ -106,8 +127,7 @@ class Prepared:
 
     def rows(self, shape: Hashable, **values: Value) -> list[dict[str, Any]]:
         compiled, fetched = self._run(shape, values)
-        converted = compiled.compiler.results_iter(results=[fetched])
-        return [dict(zip(compiled.names, row, strict=True)) for row in converted]
+        return [dict(zip(compiled.names, row, strict=True)) for row in compiled.results(fetched)]
 
     def objects(self, shape: Hashable, **values: Value) -> list[Model]:
         """The model instances of a queryset that is not a values() one, with its
@@ -119,7 +139,7 @@ class Prepared:
         db = self.using
         annotations = compiler.annotation_col_map
         made = []
-        for row in compiler.results_iter(results=[fetched]):
+        for row in compiled.results(fetched):
             obj = model.from_db(db, init_list, row[start:end])
             for populator in populators:
                 populator.populate(row, obj)
@@ -168,6 +188,11 @@ class Prepared:
             *query.extra_select, *query.values_select, *query.annotation_select
         )
         return _Compiled(compiler, sql, tuple(params), slots, names)
+
+
+def _selected(compiler: SQLCompiler) -> list[Any]:
+    """The selected expressions, as results_iter reads them (after as_sql)."""
+    return [column[0] for column in compiler.select[0 : compiler.col_count]]
 
 
 def _marker(index: int, value: Value) -> Value:
