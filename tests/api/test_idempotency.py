@@ -28,6 +28,28 @@ def test_a_repeat_returns_the_first_response_and_submits_once(po_workflow, reque
     assert Request.objects.count() == 1
 
 
+def test_the_stored_response_is_what_the_orms_update_would_store(scene):
+    """``_store`` writes the row with one statement of its own: the same values the
+    ORM's ``update`` of the three fields leaves (status, body as JSON, completion time)."""
+    before = timezone.now()
+    response = scene.client("assignee").post(
+        f"/api/v1/tasks/{scene.manager_task.pk}/decision/", {"decision": "approve"},
+        format="json", HTTP_IDEMPOTENCY_KEY="store-1",
+    )
+    assert response.status_code == 200
+    row = IdempotencyKey.objects.get(key="store-1")
+    expected = IdempotencyKey.objects.get(pk=row.pk)
+    IdempotencyKey.objects.filter(pk=row.pk).update(
+        status_code=200, response_body=response.data, completed_at=row.completed_at
+    )
+    expected.refresh_from_db()
+    assert (row.status_code, row.response_body, row.completed_at) == (
+        expected.status_code, expected.response_body, expected.completed_at
+    )
+    assert row.response_body == response.json()
+    assert before <= row.completed_at <= timezone.now()
+
+
 def test_without_a_key_each_post_acts(po_workflow, requester):
     client = client_for(requester)
     client.post("/api/v1/requests/", PO_BODY, format="json")
