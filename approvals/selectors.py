@@ -17,9 +17,9 @@ from django.utils.timesince import timeuntil
 from approvals.choices import RequestState, TaskState
 from approvals.errors import NotFound
 from approvals.models import Request, Task, Workflow, WorkflowVersion
-from approvals.prepared import Prepared
 from audit.permissions import AUDITORS_ROLE
 from audit.permissions import is_auditor as audit_is_auditor
+from config.prepared import Prepared
 from orgchart.models import Person
 
 
@@ -214,7 +214,7 @@ def _inbox_workflows_query(
     )
 
 
-# Compiled once per process: every inbox page asks it (approvals/prepared.py).
+# Compiled once per process: every inbox page asks it (config/prepared.py).
 _INBOX_WORKFLOWS = Prepared(_inbox_workflows_query)
 
 

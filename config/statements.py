@@ -5,7 +5,7 @@ an audit chain's head) with only their values changing. Built through the ORM ea
 call, such a statement costs more of the client's CPU than PostgreSQL takes to answer
 it; written once as SQL it still costs PostgreSQL a plan per call. A ``Statement`` is
 ``PREPARE``d the first time a connection runs it and ``EXECUTE``d afterwards (as
-``approvals/prepared.py`` does for the inbox's reads). Its parameters are ``%s``
+``config.prepared`` does for querysets). Its parameters are ``%s``
 placeholders, each used once, in order. Other databases run the SQL as it is.
 
 A prepared statement belongs to a PostgreSQL session, and outlives a rollback; a new
@@ -50,6 +50,9 @@ class Statement:
             return
         raw = connection.connection
         if raw not in self._prepared_on:
-            cursor.execute(f"PREPARE {self.name} AS {self._numbered}")
+            # The connection's own set-up, like its first SETs: on psycopg's cursor under
+            # Django's, so the queries Django counts are the statements the caller runs,
+            # whichever connection happens to prepare.
+            cursor.cursor.execute(f"PREPARE {self.name} AS {self._numbered}")
             self._prepared_on.add(raw)
         cursor.execute(self._execute, params)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.utils import timezone
 
-from approvals.prepared import Prepared
+from config.prepared import Prepared
 
 from .models import Absence, Person, Role, RoleMembership
 

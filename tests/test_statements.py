@@ -15,11 +15,19 @@ from tests.conftest import ON_POSTGRES
 def test_a_statement_is_prepared_once_per_connection_and_outlives_a_rollback():
     statement = Statement("SELECT %s + 1, '100%%'")
 
+    def held() -> int:  # the session's prepared statements
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            return cursor.fetchone()[0]
+
     def run() -> tuple[list[str], tuple]:
+        before = held() if ON_POSTGRES else 0
         with CaptureQueriesContext(connection) as ctx, connection.cursor() as cursor:
             statement.execute(connection, cursor, [41])
             row = cursor.fetchone()
-        return [q["sql"].split()[0] for q in ctx.captured_queries], row
+        # PREPARE is not among the counted queries (the connection's own set-up).
+        prepared = ["PREPARE"] * ((held() if ON_POSTGRES else 0) - before)
+        return prepared + [q["sql"].split()[0] for q in ctx.captured_queries], row
 
     if not ON_POSTGRES:
         assert run() == (["SELECT"], (42, "100%"))

@@ -13,7 +13,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
-from approvals.prepared import Prepared
+from config.prepared import Prepared
 
 # DRF's keys are 40 hex characters; anything else cannot be a key (and a NUL byte
 # would make PostgreSQL raise instead of answering "no such key").

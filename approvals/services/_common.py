@@ -14,7 +14,6 @@ from approvals.choices import RequestState, TaskState, Via
 from approvals.errors import InvalidInput, NotFound
 from approvals.models import Request, Task
 from approvals.notifications.notify import batch as notify_batch
-from approvals.prepared import Prepared
 from approvals.recipes import (
     Fault,
     InputError,
@@ -29,6 +28,7 @@ from approvals.services._round import (
 )
 from audit.services import Actor, append_event
 from audit.services import deferred as audit_deferred
+from config.prepared import Prepared
 from config.saving import save_fields
 from orgchart.models import Person
 

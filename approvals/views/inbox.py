@@ -24,9 +24,9 @@ from approvals.errors import ApprovalError
 from approvals.forms import BulkDecisionForm, DecisionForm, InboxFilterForm
 from approvals.models import Task, WorkflowVersion
 from approvals.notifications.links import url_for_id
-from approvals.prepared import Prepared
 from approvals.recipes import Recipe
 from approvals.selectors import InboxWorkflow
+from config.prepared import Prepared
 from orgchart.models import Person
 
 from .common import names_for, recipe_of, safe_next, summary
@@ -137,7 +137,7 @@ def _page_rows_query(
     return tasks.values(*_COLUMNS)[start : start + PAGE_SIZE]
 
 
-# Compiled once per process and shape (filters, first row): approvals/prepared.py.
+# Compiled once per process and shape (filters, first row): config/prepared.py.
 _PAGE_ROWS = Prepared(_page_rows_query)
 
 

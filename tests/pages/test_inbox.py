@@ -481,7 +481,7 @@ def test_the_due_filter_is_the_markup_of_its_widget(make_po, as_user, manager, q
 
 
 def test_the_prepared_reads_are_the_selectors_querysets(make_po, every_type, requester, manager):
-    """The page's two reads are compiled once per process (approvals/prepared.py): they
+    """The page's two reads are compiled once per process (config/prepared.py): they
     must give what inbox_for filtered the same way, and the grouped counts, give."""
     from django.db.models import Count, Q
 

@@ -32,8 +32,8 @@ from approvals.choices import Via
 from approvals.errors import NotAllowed
 from approvals.filters import RequestFilter
 from approvals.models import Attachment, Comment, Request, Task, Workflow
-from approvals.prepared import Prepared
 from audit.models import AuditEvent
+from config.prepared import Prepared
 from orgchart.models import Person
 
 from .base import Pagination, errors, id_parameter, parse_id
@@ -53,7 +53,7 @@ def request_payload(request: Request | int, *, new: bool = False) -> dict[str, A
     service call, so it has no comment or file to look for.
 
     Its tasks, history, comments and files are values() rows of prepared reads
-    (approvals/prepared.py: compiled once per process, on PostgreSQL prepared once per
+    (config/prepared.py: compiled once per process, on PostgreSQL prepared once per
     connection), written by RequestDetailRows: building and compiling four querysets
     and RequestDetailSerializer's fields cost ~5 ms of CPU on every decision."""
     if isinstance(request, Request):

@@ -30,7 +30,7 @@ from approvals.choices import TaskState, Via
 from approvals.errors import ApprovalError, NotFound
 from approvals.filters import TaskFilter
 from approvals.models import Task
-from approvals.prepared import Prepared
+from config.prepared import Prepared
 from orgchart.models import Person
 
 from .base import Pagination, errors, id_parameter, parse_id
@@ -73,7 +73,7 @@ class _TaskRowsPaginator(DjangoPaginator):
 class _InboxRows:
     """The caller's open tasks when no filter is given, for the paginator: the count and
     a page of TaskListSerializer's values() rows, each read with a prepared query
-    (approvals/prepared.py), as the inbox page reads its rows."""
+    (config/prepared.py), as the inbox page reads its rows."""
 
     def __init__(self, person: Any, page_size: int) -> None:
         self.person_id = person.pk
@@ -215,7 +215,7 @@ def _decidable_task_id(person: Any, task_id: object) -> int:
 
 
 def _assigned_query(shape: None, *, task_id: int, person_id: int) -> QuerySet[Task]:
-    # exists(), prepared (approvals/prepared.py): a row if the task is the person's.
+    # exists(), prepared (config/prepared.py): a row if the task is the person's.
     return Task.objects.filter(pk=task_id, assignee_id=person_id).values("pk").order_by()[:1]
 
 

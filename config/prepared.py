@@ -6,21 +6,19 @@ counts) costs more CPU than PostgreSQL takes to answer: about 2.5 ms a page. A
 ``Prepared`` read builds its queryset once per shape with marker values, keeps the SQL
 and the compiler, and afterwards only puts the real values where the markers were. The
 queryset stays the definition (the same SQL, the same converters, the same rows:
-tests/approvals/test_prepared.py compares them).
+tests/test_prepared.py compares them).
 
-On PostgreSQL the SQL is also a prepared statement of each connection (``PREPARE`` the
-first time a connection runs it, then ``EXECUTE``): the inbox's page of rows joins seven
+On PostgreSQL the SQL is also a prepared statement of each connection
+(``config.statements``: ``PREPARE`` the first time a connection runs it, then
+``EXECUTE``): the inbox's page of rows joins seven
 tables, and planning it took 2.3 ms where running it took 0.7. PostgreSQL plans the
 first few executions with their values, then keeps a generic plan when it costs no more.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
-import weakref
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +26,8 @@ from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
+
+from config.statements import Statement
 
 Value = int | str | datetime
 
@@ -41,9 +41,7 @@ class _Compiled:
     params: tuple[Any, ...]
     slots: tuple[tuple[int, str], ...]  # (position in params, name of the value)
     names: tuple[str, ...]  # the values() keys, in column order
-    # PostgreSQL: the statement's name, and the connections that have prepared it.
-    name: str = field(default_factory=lambda: f"approvals_prepared_{next(_NAMES)}")
-    prepared_on: weakref.WeakSet = field(default_factory=weakref.WeakSet)
+    statement: Statement  # the SQL, PREPAREd on PostgreSQL (config.statements)
     _plan: tuple[Any, ...] | None = None  # model_plan(), worked out the first time
     # What results_iter works out on every call, worked out once: the columns'
     # converters (JSON, UUIDs, SQLite's datetimes), whether a composite field needs its
@@ -82,32 +80,6 @@ class _Compiled:
         if composite:
             rows = compiler.composite_fields_to_tuples(rows, _selected(compiler))
         return rows
-
-    def execute_sql(self, connection: Any, cursor: Any) -> str:
-        """The SQL to run with the parameters on ``cursor``: the query itself, or on
-        PostgreSQL ``EXECUTE`` of this connection's prepared statement (prepared here
-        the first time; a statement outlives a rollback, and goes with its session).
-        ``PREPARE`` is the connection's own set-up, like its first ``SET``s: it goes to
-        psycopg's cursor under Django's, so the queries Django counts are the
-        statements the caller runs, whichever connection happens to prepare."""
-        if connection.vendor != "postgresql":
-            return self.sql
-        raw = connection.connection
-        if raw not in self.prepared_on:
-            cursor.cursor.execute(f"PREPARE {self.name} AS {_numbered(self.sql)}")
-            self.prepared_on.add(raw)
-        placeholders = ", ".join(["%s"] * len(self.params))
-        return f"EXECUTE {self.name}({placeholders})" if placeholders else f"EXECUTE {self.name}"
-
-
-_NAMES = itertools.count(1)
-_PLACEHOLDER = re.compile(r"%([s%])")
-
-
-def _numbered(sql: str) -> str:
-    """The SQL as ``PREPARE`` takes it: ``%s`` -> ``$1``, ``$2``…; ``%%`` -> ``%``."""
-    numbers = itertools.count(1)
-    return _PLACEHOLDER.sub(lambda m: f"${next(numbers)}" if m[1] == "s" else "%", sql)
 
 
 class Prepared:
@@ -163,7 +135,7 @@ class Prepared:
             kind = type(params[position])
             params[position] = value if kind is type(value) else kind(value)
         with connection.cursor() as cursor:
-            cursor.execute(compiled.execute_sql(connection, cursor), params)
+            compiled.statement.execute(connection, cursor, params)
             return compiled, cursor.fetchall()
 
     def _compile(self, shape: Hashable, values: dict[str, Value]) -> _Compiled:
@@ -187,7 +159,7 @@ class Prepared:
         names = tuple(query.selected) if query.selected else (
             *query.extra_select, *query.values_select, *query.annotation_select
         )
-        return _Compiled(compiler, sql, tuple(params), slots, names)
+        return _Compiled(compiler, sql, tuple(params), slots, names, Statement(sql))
 
 
 def _selected(compiler: SQLCompiler) -> list[Any]:

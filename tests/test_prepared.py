@@ -11,7 +11,7 @@ from django.db.models import F, QuerySet
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from approvals.prepared import Prepared
+from config.prepared import Prepared
 from orgchart.models import Person
 from tests.conftest import postgres_only
 from tests.factories import PersonFactory
