@@ -43,17 +43,7 @@ def save_fields(instance: Model, *names: str) -> None:
         cursor.execute(sql, values)
         if cursor.rowcount != 1:
             raise DatabaseError("Save with update_fields did not affect any rows.")
-    instance._state.adding = False
-    instance._state.db = using
-    if not model._meta.auto_created:
-        post_save.send(
-            sender=model,
-            instance=instance,
-            created=False,
-            update_fields=update_fields,
-            raw=False,
-            using=using,
-        )
+    _saved(instance, using, created=False, update_fields=update_fields)
 
 
 def insert(instance: Model) -> None:
@@ -79,14 +69,22 @@ def insert(instance: Model) -> None:
     for converter in pk_field.get_db_converters(connection):
         pk = converter(pk, pk_field, connection)
     setattr(instance, pk_field.attname, pk)
+    _saved(instance, using, created=True, update_fields=None)
+
+
+def _saved(
+    instance: Model, using: str, *, created: bool, update_fields: frozenset[str] | None
+) -> None:
+    """The end of ``save_base``: the instance is now saved, then ``post_save``."""
     instance._state.adding = False
     instance._state.db = using
+    model = type(instance)
     if not model._meta.auto_created:
         post_save.send(
             sender=model,
             instance=instance,
-            created=True,
-            update_fields=None,
+            created=created,
+            update_fields=update_fields,
             raw=False,
             using=using,
         )
