@@ -26,6 +26,7 @@ from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 
 from config.statements import Statement
 
@@ -42,6 +43,7 @@ class _Compiled:
     slots: tuple[tuple[int, str], ...]  # (position in params, name of the value)
     names: tuple[str, ...]  # the values() keys, in column order
     statement: Statement  # the SQL, PREPAREd on PostgreSQL (config.statements)
+    locks: bool  # select_for_update(): only inside a transaction
     _plan: tuple[Any, ...] | None = None  # model_plan(), worked out the first time
     # What results_iter works out on every call, worked out once: the columns'
     # converters (JSON, UUIDs, SQLite's datetimes), whether a composite field needs its
@@ -128,6 +130,11 @@ class Prepared:
                 self._compiled.clear()
             compiled = self._compiled[shape] = self._compile(shape, values)
         connection = connections[self.using]
+        if compiled.locks and connection.get_autocommit():
+            # Django says so when it compiles; compiled once, the check is here.
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         params = list(compiled.params)
         for position, name in compiled.slots:
             value = _adapt(connection, values[name])
@@ -159,7 +166,9 @@ class Prepared:
         names = tuple(query.selected) if query.selected else (
             *query.extra_select, *query.values_select, *query.annotation_select
         )
-        return _Compiled(compiler, sql, tuple(params), slots, names, Statement(sql))
+        return _Compiled(
+            compiler, sql, tuple(params), slots, names, Statement(sql), query.select_for_update
+        )
 
 
 def _selected(compiler: SQLCompiler) -> list[Any]:

@@ -25,14 +25,16 @@ from django.db.models import NOT_PROVIDED, Field, Model
 from django.db.models.signals import post_save, pre_save
 
 
-def save_fields(instance: Model, *names: str) -> None:
-    """``instance.save(update_fields=names)`` for a saved instance."""
+def save_fields(instance: Model, *names: str, missing_ok: bool = False) -> None:
+    """``instance.save(update_fields=names)`` for a saved instance. ``missing_ok``: a row
+    deleted meanwhile is no error (``filter(pk=…).update(…)``'s way), where ``save()``
+    raises."""
     model = type(instance)
     using = instance._state.db or router.db_for_write(model, instance=instance)
     connection = connections[using]
     update_fields = frozenset(names)
     fields, sql = _update(model, names, connection.alias)
-    instance._prepare_related_fields_for_save(operation_name="save", fields=fields)
+    instance._prepare_related_fields_for_save(operation_name="save")
     if not model._meta.auto_created:
         pre_save.send(
             sender=model, instance=instance, raw=False, using=using, update_fields=update_fields
@@ -41,7 +43,7 @@ def save_fields(instance: Model, *names: str) -> None:
     values.append(model._meta.pk.get_db_prep_value(instance.pk, connection))
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
         cursor.execute(sql, values)
-        if cursor.rowcount != 1:
+        if cursor.rowcount != 1 and not missing_ok:
             raise DatabaseError("Save with update_fields did not affect any rows.")
     _saved(instance, using, created=False, update_fields=update_fields)
 

@@ -45,14 +45,22 @@ class Statement:
         self._prepared_on: weakref.WeakSet = weakref.WeakSet()
 
     def execute(self, connection: BaseDatabaseWrapper, cursor: Any, params: Sequence[Any]) -> None:
-        if connection.vendor != "postgresql":
+        if connection.vendor != "postgresql" or _binds_on_server(connection):
+            # Server-side binding sends $n parameters, which EXECUTE's %s would not get;
+            # psycopg then prepares a statement it sees often by itself.
             cursor.execute(self.sql, params)
             return
         raw = connection.connection
         if raw not in self._prepared_on:
             # The connection's own set-up, like its first SETs: on psycopg's cursor under
             # Django's, so the queries Django counts are the statements the caller runs,
-            # whichever connection happens to prepare.
-            cursor.cursor.execute(f"PREPARE {self.name} AS {self._numbered}")
+            # whichever connection happens to prepare. Its errors are Django's, as any
+            # query's (and mark the connection as one that had an error).
+            with connection.wrap_database_errors:
+                cursor.cursor.execute(f"PREPARE {self.name} AS {self._numbered}")
             self._prepared_on.add(raw)
         cursor.execute(self._execute, params)
+
+
+def _binds_on_server(connection: BaseDatabaseWrapper) -> bool:
+    return bool(connection.settings_dict.get("OPTIONS", {}).get("server_side_binding"))

@@ -183,3 +183,17 @@ def test_a_big_integer_columns_value_is_put_in_as_the_backend_passes_it(requeste
     assert len(prepared.rows(None, request_id=second.pk)) > len(
         prepared.rows(None, request_id=first.pk)
     ) > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_read_outside_a_transaction_is_refused_after_it_was_compiled(manager):
+    """Django refuses select_for_update in autocommit when it compiles the query; a
+    Prepared read is compiled once, so it checks on every run."""
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    locked = Prepared(lambda shape, pk: Person.objects.select_for_update().filter(pk=pk))
+    with transaction.atomic():
+        assert [p.pk for p in locked.objects(None, pk=manager.pk)] == [manager.pk]
+    with pytest.raises(TransactionManagementError):
+        locked.objects(None, pk=manager.pk)

@@ -8,7 +8,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from config.statements import Statement
-from tests.conftest import ON_POSTGRES
+from tests.conftest import ON_POSTGRES, postgres_only
 
 
 @pytest.mark.django_db
@@ -43,3 +43,23 @@ def test_a_statement_is_prepared_once_per_connection_and_outlives_a_rollback():
     with connection.cursor() as cursor:
         other.execute(connection, cursor, [21])
         assert cursor.fetchone() == (42,) and other.name != statement.name
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_preparing_in_a_failed_transaction_raises_djangos_error():
+    """PREPARE runs on psycopg's own cursor, still under Django's error wrapper."""
+    from django.db import DatabaseError, IntegrityError
+
+    statement = Statement("SELECT %s * 3")
+    with transaction.atomic():
+        sid = transaction.savepoint()
+        with pytest.raises(IntegrityError), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO orgchart_person (id) VALUES (NULL)")
+        # The transaction is aborted until the savepoint rolls back.
+        with pytest.raises(DatabaseError), connection.cursor() as cursor:
+            statement.execute(connection, cursor, [1])
+        transaction.savepoint_rollback(sid)
+        with connection.cursor() as cursor:
+            statement.execute(connection, cursor, [14])
+            assert cursor.fetchone() == (42,)

@@ -138,11 +138,12 @@ def claim(
 
 def _store(row: IdempotencyKey, response: Response) -> None:
     """Keep the response on the claimed row (one UPDATE of the three columns, its
-    statement written once: ``config.saving``)."""
+    statement written once: ``config.saving``). The work is done and committed: a row
+    purged meanwhile (a call longer than the keys' lifetime) is no error."""
     row.status_code = response.status_code
     row.response_body = response.data
     row.completed_at = timezone.now()
-    save_fields(row, "status_code", "response_body", "completed_at")
+    save_fields(row, "status_code", "response_body", "completed_at", missing_ok=True)
 
 
 def _release(row: IdempotencyKey) -> None:
