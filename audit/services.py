@@ -27,7 +27,7 @@ from django.utils import timezone
 from config import bulk_insert
 from config.statements import Statement
 
-from .hashing import GENESIS_HASH, canonical_json, compute_hash, loads, normalize
+from .hashing import GENESIS_HASH, canonical_json, compute_hash, normalize
 from .models import ArchivedEvent, AuditEvent
 
 __all__ = [
@@ -350,18 +350,11 @@ def _unplaced(
         actor=_actor_dict(actor),
         actor_username=actor.user,
         on_behalf_of_username=actor.on_behalf_of or "",
-        payload=_normalized(payload or {}),
-        snapshot=_normalized(snapshot or {}),
-        inputs=_normalized(inputs or {}),
+        payload=normalize(payload or {}),
+        snapshot=normalize(snapshot or {}),
+        inputs=normalize(inputs or {}),
         imported=imported,
     )
-
-
-def _normalized(data: Any) -> Any:
-    """``normalize(data)``: the canonical JSON read back, with the decoder audit_verify
-    uses (``hashing.loads``: orjson, or the json module where orjson would read a
-    value otherwise), which returns what ``json.loads`` returns, faster."""
-    return loads(canonical_json(data))
 
 
 # The few actors that write most events (the SLA, the system) normalized once each:

@@ -120,26 +120,39 @@ class TaskListSerializer(serializers.BaseSerializer):
         self.datetime = serializers.DateTimeField(default_timezone=timezone.get_current_timezone())
 
     def to_representation(self, row: dict[str, Any]) -> dict[str, Any]:
-        chain = row["delegation_chain"]
+        task = task_json(row, self.datetime.to_representation)
         return {
-            "id": row["id"],
-            "request": row["request_id"],
+            "id": task.pop("id"),
+            "request": task.pop("request"),
             "request_title": row["request__title"],
             "workflow": row["request__workflow__key"],
             "requester": row["request__requester__username"],
-            "step": row["step_id"],
-            "round": row["round"],
-            "state": row["state"],
-            "assignee": row["assignee__username"],
-            "on_behalf_of": row["on_behalf_of__username"],
-            "delegation_chain": None if chain is None else [
-                None if name is None else str(name) for name in chain
-            ],
-            "role": row["role"],
-            "due_at": self.datetime.to_representation(row["due_at"]),
-            "created_at": self.datetime.to_representation(row["created_at"]),
-            "decided_at": self.datetime.to_representation(row["decided_at"]),
+            **task,
         }
+
+
+def task_json(row: dict[str, Any], when: Any) -> dict[str, Any]:
+    """RequestTaskSerializer's JSON of a task's values() row (``RequestDetailRows.
+    TASK_COLUMNS``, which ``TaskListSerializer.columns`` include); ``when``: DRF's
+    DateTimeField output. The task list adds the request's title, workflow and
+    requester to it."""
+    chain = row["delegation_chain"]
+    return {
+        "id": row["id"],
+        "request": row["request_id"],
+        "step": row["step_id"],
+        "round": row["round"],
+        "state": row["state"],
+        "assignee": row["assignee__username"],
+        "on_behalf_of": row["on_behalf_of__username"],
+        "delegation_chain": None if chain is None else [
+            None if name is None else str(name) for name in chain
+        ],
+        "role": row["role"],
+        "due_at": when(row["due_at"]),
+        "created_at": when(row["created_at"]),
+        "decided_at": when(row["decided_at"]),
+    }
 
 
 def task_row(task: Task) -> dict[str, Any]:
@@ -314,7 +327,7 @@ class RequestDetailRows:
             "created_at": when(request.created_at),
             "updated_at": when(request.updated_at),
             "decided_at": when(request.decided_at),
-            "tasks": [self.task(row) for row in tasks],
+            "tasks": [task_json(row, when) for row in tasks],
             "history": [
                 {
                     "id": _text(row["id"]),
@@ -349,27 +362,6 @@ class RequestDetailRows:
                 }
                 for row in attachments
             ],
-        }
-
-    def task(self, row: dict[str, Any]) -> dict[str, Any]:
-        """One of :class:`RequestTaskSerializer`'s tasks."""
-        when = self.datetime
-        chain = row["delegation_chain"]
-        return {
-            "id": row["id"],
-            "request": row["request_id"],
-            "step": _text(row["step_id"]),
-            "round": _int(row["round"]),
-            "state": _text(row["state"]),
-            "assignee": _text(row["assignee__username"]),
-            "on_behalf_of": row["on_behalf_of__username"],
-            "delegation_chain": None if chain is None else [
-                None if name is None else str(name) for name in chain
-            ],
-            "role": _text(row["role"]),
-            "due_at": when(row["due_at"]),
-            "created_at": when(row["created_at"]),
-            "decided_at": when(row["decided_at"]),
         }
 
 
