@@ -177,11 +177,14 @@ def _selected(compiler: SQLCompiler) -> list[Any]:
 
 
 def _marker(index: int, value: Value) -> Value:
-    """A value of the same type that no real query parameter equals."""
+    """A value of the same type that the query's own parameters are not expected to
+    hold (a constant equal to one would be taken for it)."""
     if isinstance(value, bool):
         raise TypeError("booleans cannot be told apart from the query's own")
     if isinstance(value, int):
-        # In range of every integer column (Django leaves out-of-range lookups out).
+        # In range of integer and big integer columns: Django leaves a lookup out of a
+        # column's range out of the SQL, and the missing slot is then refused (a small
+        # integer column's lookup cannot be prepared).
         return 2_147_000_000 + index
     if isinstance(value, str):
         return f"\x00prepared-marker-{index}\x00"
