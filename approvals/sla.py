@@ -15,6 +15,13 @@ A second sweeper skips the requests the first holds and claims the next ones,
 so two sweepers never act on one task; a request that a person is deciding
 right now is skipped too and picked up next minute.
 
+Fan-out. A backlog (more due than one batch: after an outage, a holiday, a
+workflow whose rungs all fall on Monday 9:00) is swept by ``SLA_SWEEPERS``
+worker processes side by side, all as of the same moment: the beat's pass asks
+for the others (``helpers_wanted``) and sweeps beside them. The claim above is
+what keeps them apart; their work meets nowhere else (each request has its own
+audit chain), so a backlog goes as many times faster as there are cores.
+
 One transaction per batch: each action's audit events and outbox rows commit
 with its change, and the outbox rows go to Celery after that commit. A sweep
 killed mid-batch rolls that batch back; the next sweep finds it still due.
@@ -86,6 +93,17 @@ def sweep(
             break
         result.batches += 1
     return result
+
+
+def helpers_wanted(now: datetime, batch_size: int | None = None) -> int:
+    """How many sweepers to start beside this one, as of ``now``: ``SLA_SWEEPERS`` - 1
+    when more than one batch is due, else none (one index probe of task_sla_due)."""
+    batch_size = batch_size or settings.SLA_SWEEP_BATCH_SIZE
+    if settings.SLA_SWEEPERS <= 1:
+        return 0
+    with transaction.atomic(), in_due_order():
+        beyond = due_tasks(now).values_list("pk", flat=True)[batch_size : batch_size + 1]
+        return settings.SLA_SWEEPERS - 1 if list(beyond) else 0
 
 
 def claim(now: datetime, batch_size: int, skip: Collection[int] = ()) -> list[int]:

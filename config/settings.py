@@ -293,6 +293,10 @@ OUTBOX_STALE_SECONDS = env.int("OUTBOX_STALE_SECONDS", default=600)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # The SLA sweep claims due requests in batches of this size.
 SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=100)
+# A backlog of due work (more than one batch) is swept by this many worker processes
+# side by side (approvals/sla.py); as many as the worker's concurrency, which is the
+# machine's cores by default.
+SLA_SWEEPERS = env.int("SLA_SWEEPERS", default=2)
 
 # --- Audit --------------------------------------------------------------------
 # Who may see which audit events (audit never imports approvals: it loads this).

@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -14,6 +14,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from approvals import services, sla
 from approvals.models import Request, Task
@@ -142,6 +143,71 @@ def test_the_command_refuses_bad_arguments(bad, db):
 def test_the_celery_task_runs_the_sweep(strict, requester):
     submit(requester, "strict")
     assert sweep_sla_task.delay().get().startswith("sla: 0 task(s)")
+
+
+def make_due(requests: list[Request]):
+    """Their tasks' reminders came due a minute ago; returns that moment."""
+    past = timezone.now() - timedelta(minutes=1)
+    Task.objects.filter(request__in=requests).update(remind_at=past, sla_next_at=past)
+    return past
+
+
+@pytest.fixture
+def fan_out(monkeypatch) -> list[dict]:
+    """The keyword arguments of every sweep pass the beat's pass asks for."""
+    asked: list[dict] = []
+    apply_async = sweep_sla_task.apply_async
+
+    def record(*args, **kwargs):
+        asked.append(kwargs)
+        return apply_async(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_sla_task, "apply_async", record)
+    return asked
+
+
+def test_a_backlog_is_swept_by_several_passes_as_of_one_moment(
+    strict, requester, manager, settings, fan_out
+):
+    settings.SLA_SWEEP_BATCH_SIZE, settings.SLA_SWEEPERS = 2, 3
+    due = [submit(requester, "strict") for _ in range(5)]
+    make_due(due)
+    assert sla.helpers_wanted(timezone.now()) == 2
+    sweep_sla_task()
+    # Two more passes, as of the beat's moment, dropped if no worker starts them in time.
+    assert [sorted(kw) for kw in fan_out] == [["expires", "kwargs"]] * 2
+    [moment] = {kw["kwargs"]["as_of"] for kw in fan_out}
+    assert timezone.now() - timedelta(seconds=30) < datetime.fromisoformat(moment)
+    assert {kw["expires"] for kw in fan_out} == {60}
+    # Each task reminded once, whichever pass got it (the passes ran one after another
+    # here; test_sweepers_racing_over_batches_act_on_each_task_once races them).
+    events = AuditEvent.objects.filter(request_id__in=[r.pk for r in due], actor__via="sla")
+    assert sorted(events.values_list("event_type", flat=True)) == ["reminder_sent"] * 5
+    assert not sla.due_tasks(timezone.now()).exists()
+
+
+def test_a_pass_with_no_backlog_sweeps_alone(strict, requester, manager, settings, fan_out):
+    settings.SLA_SWEEP_BATCH_SIZE, settings.SLA_SWEEPERS = 2, 3
+    due = [submit(requester, "strict") for _ in range(2)]
+    make_due(due)
+    assert sla.helpers_wanted(timezone.now()) == 0  # exactly one batch is due
+    assert sweep_sla_task().startswith("sla: 2 task(s)")
+    assert fan_out == []
+    settings.SLA_SWEEPERS = 1
+    make_due([submit(requester, "strict") for _ in range(4)])
+    assert sla.helpers_wanted(timezone.now()) == 0  # one sweeper configured
+    assert sweep_sla_task().startswith("sla: 4 task(s)")
+    assert fan_out == []
+
+
+def test_a_pass_asked_for_sweeps_as_of_its_moment(strict, requester, manager, fan_out):
+    request = submit(requester, "strict")
+    at = minutes(request, 31)
+    assert sweep_sla_task(as_of=(at - timedelta(minutes=2)).isoformat()).startswith(
+        "sla: 0 task(s)"
+    )
+    assert sweep_sla_task(as_of=at.isoformat()).startswith("sla: 1 task(s)")
+    assert fan_out == []  # a pass asked for never asks for more
 
 
 @postgres_only
