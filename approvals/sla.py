@@ -29,6 +29,7 @@ killed mid-batch rolls that batch back; the next sweep finds it still due.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import Counter
 from collections.abc import Collection, Iterator
@@ -88,11 +89,26 @@ def sweep(
     # Tasks the engine failed on or left due: not tried twice in one pass. Only those:
     # the claim excludes them by id, so the list stays as short as the trouble.
     skip: set[int] = set()
-    for _ in range(max_batches):
-        if not _one_batch(now=now, batch_size=batch_size, result=result, skip=skip):
-            break
-        result.batches += 1
+    with _heap_set_aside():
+        for _ in range(max_batches):
+            if not _one_batch(now=now, batch_size=batch_size, result=result, skip=skip):
+                break
+            result.batches += 1
     return result
+
+
+@contextmanager
+def _heap_set_aside() -> Iterator[None]:
+    """A pass makes and drops a few hundred thousand objects; each time they add up,
+    Python's cycle collector also rescans the process's long-lived heap (Django, the
+    parsed recipes): ~10 % of a pass's CPU. Within the pass the objects that were there
+    before it are set aside (``gc.freeze``) and given back after (``gc.unfreeze``: the
+    collector sees them again, so nothing it would have freed is kept)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def helpers_wanted(now: datetime, batch_size: int | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -118,6 +119,22 @@ def test_a_failing_automatic_action_does_not_stop_the_sweep(
     assert result.counts == {"auto_reject": 1}
     b.refresh_from_db()
     assert b.state == "rejected"
+
+
+def test_a_pass_gives_the_heap_it_set_aside_back(strict, requester, manager, monkeypatch):
+    request = submit(requester, "strict")
+    frozen: list[int] = []
+    act_many = services.sla_act_many
+
+    def watched(**kwargs):
+        frozen.append(gc.get_freeze_count())
+        return act_many(**kwargs)
+
+    monkeypatch.setattr(services, "sla_act_many", watched)
+    assert gc.get_freeze_count() == 0
+    assert sla.sweep(now=minutes(request, 31)).counts == {"reminded": 1}
+    assert frozen[0] > 0  # set aside during the pass
+    assert gc.get_freeze_count() == 0  # and back with the collector after it
 
 
 def test_the_command_runs_one_pass_and_says_what_it_did(strict, requester, manager):
