@@ -36,6 +36,8 @@ class Elapsed:
 
     def _now_as(self, d: datetime) -> datetime:
         # Compared datetimes must be in the same time zone (timesince turns now into d's).
+        if d.tzinfo is self.now.tzinfo:  # the usual case (both UTC): nothing to turn
+            return self.now
         return self.now.astimezone(d.tzinfo) if is_aware(self.now) and is_aware(d) else self.now
 
     def _between(self, start: datetime, end: datetime) -> str:
@@ -43,6 +45,10 @@ class Elapsed:
         delta = end - start
         if delta.days * 24 * 60 * 60 + delta.seconds <= 0:  # microseconds ignored
             return self._word("minute", 0)
+        if delta.days < 28:
+            # No whole month fits in less than 28 days (the calendar arithmetic below
+            # would find none): count weeks, days, hours and minutes from start.
+            return self._words([0, 0], delta.total_seconds())
         total_months = (end.year - start.year) * 12 + (end.month - start.month)
         if start.day > end.day or (start.day == end.day and start.time() > end.time()):
             total_months -= 1
@@ -58,8 +64,11 @@ class Elapsed:
                 pivot_year, pivot_month, min(MONTHS_DAYS[pivot_month - 1], start.day),
                 start.hour, start.minute, start.second, tzinfo=start.tzinfo,
             )
-        remaining = (end - pivot).total_seconds()
-        partials = [years, months]
+        return self._words([years, months], (end - pivot).total_seconds())
+
+    def _words(self, partials: list[int], remaining: float) -> str:
+        """The words of the first two units from the years and months counted and the
+        seconds that remain."""
         for chunk in TIME_CHUNKS:
             count = int(remaining // chunk)
             partials.append(count)
