@@ -389,7 +389,7 @@ def test_bulk_cannot_reject(make_po, as_user, manager):
 
 
 # The template loop the inbox rows were written with before the view wrote them
-# (approvals/views/inbox.py, _ROW): the rows must stay this markup, byte for byte.
+# (approvals/views/inbox.py, _row): the rows must stay this markup, byte for byte.
 _TEMPLATE_ROWS = """{% for t in items %}
   <li class="task{% if t.overdue %} task--overdue{% elif t.due_soon %} task--soon{% endif %}" id="task-{{ t.id }}" data-task="{{ t.id }}">
     <div class="task__select">
