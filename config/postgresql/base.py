@@ -44,7 +44,9 @@ def timestamptz_loader(timezone: tzinfo | None) -> type[Loader]:
             self._parse = parser(oid, context).load
 
         def load(self, data: Any) -> datetime:
-            return self._parse(data).replace(tzinfo=self.timezone)
+            value = self._parse(data)
+            # Usually it is already in the connection's time zone (UTC and UTC).
+            return value if value.tzinfo is timezone else value.replace(tzinfo=timezone)
 
     TimestamptzLoader.timezone = timezone
     return TimestamptzLoader
