@@ -10,6 +10,7 @@ a tampered form changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.choices import BaseChoiceIterator
 
 from approvals.choices import DecisionKind, RequestState
 from approvals.recipes import InputSpec, Recipe
@@ -236,6 +238,21 @@ class AttachmentForm(forms.Form):
         return uploaded
 
 
+class PlainChoices(BaseChoiceIterator):
+    """(value, label) pairs whose labels are plain strings: what ``normalize_choices``
+    would make of them, so a field and its widget take them as they are. Setting a
+    field's choices normalizes the list twice (field, then widget), recursing into each
+    label: ~3 µs a choice, and the inbox's workflow filter has a few dozen."""
+
+    def __init__(self, choices: list[tuple[str, str]]) -> None:
+        if not all(type(label) is str for _, label in choices):
+            raise TypeError("plain string labels only (no groups, no lazy text)")
+        self.choices = choices
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.choices)
+
+
 class InboxFilterForm(forms.Form):
     workflow = forms.ChoiceField(required=False, choices=())
     due = forms.ChoiceField(
@@ -245,7 +262,7 @@ class InboxFilterForm(forms.Form):
 
     def __init__(self, *args: Any, workflows: list[tuple[str, str]], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["workflow"].choices = [("", "All workflows"), *workflows]
+        self.fields["workflow"].choices = PlainChoices([("", "All workflows"), *workflows])
 
 
 class RequestFilterForm(forms.Form):

@@ -36,6 +36,8 @@ class Elapsed:
 
     def _now_as(self, d: datetime) -> datetime:
         # Compared datetimes must be in the same time zone (timesince turns now into d's).
+        if d.tzinfo is self.now.tzinfo:  # the usual case (both UTC): nothing to turn
+            return self.now
         return self.now.astimezone(d.tzinfo) if is_aware(self.now) and is_aware(d) else self.now
 
     def _between(self, start: datetime, end: datetime) -> str:
@@ -43,6 +45,13 @@ class Elapsed:
         delta = end - start
         if delta.days * 24 * 60 * 60 + delta.seconds <= 0:  # microseconds ignored
             return self._word("minute", 0)
+        if delta.days < 28:
+            # No whole month fits in less than 28 days (the calendar arithmetic below
+            # would find none): weeks, days, hours and minutes, counted in whole minutes
+            # (as the chunks below count the seconds: every chunk is whole minutes).
+            weeks, rest = divmod((delta.days * 24 * 60 * 60 + delta.seconds) // 60, 7 * 24 * 60)
+            days, rest = divmod(rest, 24 * 60)
+            return self._first_two([0, 0, weeks, days, *divmod(rest, 60)])
         total_months = (end.year - start.year) * 12 + (end.month - start.month)
         if start.day > end.day or (start.day == end.day and start.time() > end.time()):
             total_months -= 1
@@ -58,20 +67,32 @@ class Elapsed:
                 pivot_year, pivot_month, min(MONTHS_DAYS[pivot_month - 1], start.day),
                 start.hour, start.minute, start.second, tzinfo=start.tzinfo,
             )
-        remaining = (end - pivot).total_seconds()
-        partials = [years, months]
+        return self._words([years, months], (end - pivot).total_seconds())
+
+    def _words(self, partials: list[int], remaining: float) -> str:
+        """The words of the first two units from the years and months counted and the
+        seconds that remain."""
         for chunk in TIME_CHUNKS:
             count = int(remaining // chunk)
             partials.append(count)
             remaining -= chunk * count
-        # The first unit that is not zero, and the next one if it is not zero either.
-        first = next((i for i, value in enumerate(partials) if value != 0), None)
-        if first is None:
+        return self._first_two(partials)
+
+    def _first_two(self, partials: list[int]) -> str:
+        """The words of the first unit that is not zero, and of the next one if it is
+        not zero either (years, months, weeks, days, hours, minutes)."""
+        for first in range(len(partials)):
+            if partials[first]:
+                break
+        else:
             return self._word("minute", 0)
-        words = [self._word(TIME_STRINGS_KEYS[first], partials[first])]
-        if first + 1 < len(partials) and partials[first + 1] != 0:
-            words.append(self._word(TIME_STRINGS_KEYS[first + 1], partials[first + 1]))
-        return self._comma().join(words)
+        value = partials[first]
+        following = partials[first + 1] if first + 1 < len(partials) else 0
+        if not following:
+            return self._word(TIME_STRINGS_KEYS[first], value)
+        return self._word(TIME_STRINGS_KEYS[first], value) + self._comma() + self._word(
+            TIME_STRINGS_KEYS[first + 1], following
+        )
 
     def _word(self, unit: str, num: int) -> str:
         key = (self.language, unit, num)

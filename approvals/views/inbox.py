@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
@@ -13,9 +14,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals import selectors, services
@@ -175,8 +177,7 @@ def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
         for r in rows
     })
     via_names = names_for(u for r in rows for u in (r["delegation_chain"] or [])[1:-1])
-    request_url = url_for_id("approvals:request")
-    decide_url = url_for_id("approvals:decide")
+    request_url, decide_url = _row_links()
     elapsed = Elapsed(now)
     items = []
     for row in rows:
@@ -212,14 +213,21 @@ def _items(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
 
 # One inbox row, the markup the template's loop wrote, byte for byte. Written here
 # because Django's template engine resolved its ~25 variables and conditions one lookup
-# at a time: 50 rows cost ~5 ms of CPU in the loop, ~1 ms like this. Every value is
-# escaped with html.escape, which is what django.utils.html.escape (autoescaping) calls;
+# at a time: 50 rows cost ~5 ms of CPU in the loop, ~1 ms with str.format of this markup
+# (parsed again for every row), ~0.3 ms as an f-string. Every value is escaped with
+# html.escape, which is what django.utils.html.escape (autoescaping) calls;
 # tests/pages/test_inbox.py renders the old loop beside this and compares.
-_ROW = """
-  <li class="task{state_class}" id="task-{id}" data-task="{id}">
+def _row(
+    *, task_id: str, request_id: str, request_url: str, decide_url: str, title: str,
+    workflow: str, requester: str, step: str, assigned: str, state_class: str, pill: str,
+    due: str, summary: str, behalf: str, csrf_token: str, back: str,
+) -> str:
+    """One list item; every argument is markup (escaped text or tags written here)."""
+    return f"""
+  <li class="task{state_class}" id="task-{task_id}" data-task="{task_id}">
     <div class="task__select">
-      <input type="checkbox" name="tasks" value="{id}" form="bulk-form" class="bulk-task" id="select-{id}">
-      <label for="select-{id}" class="visually-hidden">Select request #{request_id}</label>
+      <input type="checkbox" name="tasks" value="{task_id}" form="bulk-form" class="bulk-task" id="select-{task_id}">
+      <label for="select-{task_id}" class="visually-hidden">Select request #{request_id}</label>
     </div>
     <div class="task__body">
       <div class="task__title">
@@ -238,8 +246,8 @@ _ROW = """
     <form class="task__decide decide-form" method="post" action="{decide_url}">
       <input type="hidden" name="csrfmiddlewaretoken" value="{csrf_token}">
       <input type="hidden" name="next" value="{back}">
-      <label for="comment-{id}" class="visually-hidden">Comment on request #{request_id}</label>
-      <textarea name="comment" id="comment-{id}" rows="2" placeholder="Comment (required to reject or ask for changes)"></textarea>
+      <label for="comment-{task_id}" class="visually-hidden">Comment on request #{request_id}</label>
+      <textarea name="comment" id="comment-{task_id}" rows="2" placeholder="Comment (required to reject or ask for changes)"></textarea>
       <p class="field-error" data-comment-error hidden>Add a comment to say why.</p>
       <div class="btn-row">
         <button type="submit" name="decision" value="approve" class="btn btn--approve btn--small">Approve</button>
@@ -248,14 +256,11 @@ _ROW = """
       </div>
     </form>
   </li>
-  """  # noqa: E501
-# The row's texts that go into _ROW as they are, escaped.
-_ESCAPED = ("id", "request_id", "request_url", "decide_url", "title", "workflow", "requester",
-            "step", "assigned")
+  """  # noqa: E501, S608 - HTML with the word "select", not SQL
 
 
 def _rows_html(items: list[dict[str, Any]], *, csrf_token: str, back: str) -> SafeString:
-    """The page's list items for the rows of ``_items`` (see ``_ROW``)."""
+    """The page's list items for the rows of ``_items`` (see ``_row``)."""
     csrf_token, back = escape(csrf_token), escape(back)
     html = []
     for t in items:
@@ -269,7 +274,16 @@ def _rows_html(items: list[dict[str, Any]], *, csrf_token: str, back: str) -> Sa
             via = ", via " + escape(t["via"]) if t["via"] else ""
             behalf = (f'\n      <div class="task__behalf">On behalf of {escape(t["on_behalf_of"])}'
                       f"{via}</div>\n      ")
-        html.append(_ROW.format(
+        html.append(_row(
+            task_id=escape(t["id"]),
+            request_id=escape(t["request_id"]),
+            request_url=escape(t["request_url"]),
+            decide_url=escape(t["decide_url"]),
+            title=escape(t["title"]),
+            workflow=escape(t["workflow"]),
+            requester=escape(t["requester"]),
+            step=escape(t["step"]),
+            assigned=escape(t["assigned"]),
             state_class=" task--overdue" if overdue else " task--soon" if soon else "",
             pill='<span class="pill pill--bad">Overdue</span>' if overdue
             else '<span class="pill pill--warn">Due soon</span>' if soon else "",
@@ -279,9 +293,24 @@ def _rows_html(items: list[dict[str, Any]], *, csrf_token: str, back: str) -> Sa
             behalf=behalf,
             csrf_token=csrf_token,
             back=back,
-            **{key: escape(t[key]) for key in _ESCAPED},
         ))
     return mark_safe("".join(html))  # noqa: S308 - every value above was escaped
+
+
+# (request link, decide link) makers by what reverse() depends on: see _row_links.
+_ROW_LINKS: dict[tuple[Any, str, str | None], tuple[Callable[[int], str], ...]] = {}
+
+
+def _row_links() -> tuple[Callable[[int], str], ...]:
+    """A row's two links from its ids, reversed once per process (and URLconf, script
+    prefix and language, as the header's links): two reverse() a page cost ~60 µs."""
+    key = (get_urlconf(), get_script_prefix(), get_language())
+    links = _ROW_LINKS.get(key)
+    if links is None:
+        links = _ROW_LINKS[key] = (
+            url_for_id("approvals:request"), url_for_id("approvals:decide")
+        )
+    return links
 
 
 def _display_name(row: dict[str, Any], prefix: str) -> str:

@@ -35,8 +35,9 @@ NOWS = [
     datetime(2025, 12, 31, 12, 0, tzinfo=UTC),
 ]
 EDGES = [timedelta(0), timedelta(microseconds=1), timedelta(seconds=59),
-         timedelta(minutes=1), timedelta(days=28), timedelta(days=29), timedelta(days=30),
-         timedelta(days=31), timedelta(days=365), timedelta(days=366)]
+         timedelta(minutes=1), timedelta(days=27, hours=23, minutes=59, seconds=59),
+         timedelta(days=28, microseconds=-1), timedelta(days=28), timedelta(days=29),
+         timedelta(days=30), timedelta(days=31), timedelta(days=365), timedelta(days=366)]
 
 
 @pytest.mark.parametrize("now", NOWS)

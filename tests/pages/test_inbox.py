@@ -389,7 +389,7 @@ def test_bulk_cannot_reject(make_po, as_user, manager):
 
 
 # The template loop the inbox rows were written with before the view wrote them
-# (approvals/views/inbox.py, _ROW): the rows must stay this markup, byte for byte.
+# (approvals/views/inbox.py, _row): the rows must stay this markup, byte for byte.
 _TEMPLATE_ROWS = """{% for t in items %}
   <li class="task{% if t.overdue %} task--overdue{% elif t.due_soon %} task--soon{% endif %}" id="task-{{ t.id }}" data-task="{{ t.id }}">
     <div class="task__select">
@@ -528,3 +528,34 @@ def test_the_workflow_options_are_the_markup_of_the_template_loop():
             {"workflow_options": choices, "workflow_selected": selected}
         )
         assert inbox_view._options_html(choices, selected=selected) == expected
+
+
+@pytest.mark.parametrize("data", [None, {}, {"workflow": "po"}, {"workflow": 'x"><script>'},
+                                  {"workflow": "nope", "due": "soon"}, {"due": "bogus"}])
+def test_the_filter_form_is_the_form_with_its_choices_as_django_normalizes_them(data):
+    """InboxFilterForm hands its workflow choices over as PlainChoices (no normalizing
+    again): the same validation, errors, choices and widget markup as a plain list."""
+    from django import forms
+
+    from approvals.forms import InboxFilterForm, PlainChoices
+
+    workflows = [("po", "Purchase order"), ('x"><script>', "<b>Bold & 'quoted'</b>")]
+
+    class Reference(forms.Form):
+        workflow = forms.ChoiceField(required=False, choices=())
+        due = InboxFilterForm.base_fields["due"]
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.fields["workflow"].choices = [("", "All workflows"), *workflows]
+
+    ours, reference = InboxFilterForm(data, workflows=workflows), Reference(data)
+    assert ours.is_valid() == reference.is_valid()
+    assert ours.errors == reference.errors
+    assert getattr(ours, "cleaned_data", None) == getattr(reference, "cleaned_data", None)
+    assert list(ours.fields["workflow"].choices) == list(reference.fields["workflow"].choices)
+    assert ours.fields["workflow"].choices == reference.fields["workflow"].choices
+    assert str(ours["workflow"]) == str(reference["workflow"])
+    assert str(ours["due"]) == str(reference["due"])
+    with pytest.raises(TypeError):
+        PlainChoices([("group", [("a", "A")])])
