@@ -91,8 +91,11 @@ def redis_broker(settings, monkeypatch):
     # must name this test's Redis, or it would use the shared one it never stops.
     monkeypatch.setenv("CELERY_BROKER_URL", settings.CELERY_BROKER_URL)
     saved = {key: app.conf[key] for key in
-             ("broker_url", "broker_transport_options", "task_always_eager")}
+             ("broker_url", "broker_transport", "broker_transport_options", "task_always_eager")}
+    # The transport settings.py names for a redis:// broker (config/broker.py), whatever
+    # broker this test run was configured with.
     app.conf.update(broker_url=settings.CELERY_BROKER_URL,
+                    broker_transport="config.broker:Transport",
                     broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
                     task_always_eager=False)
     reset_broker_connections()
