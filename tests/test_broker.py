@@ -133,3 +133,11 @@ def test_settings_name_it_for_redis_brokers_only(settings):
         assert settings.CELERY_BROKER_TRANSPORT == OURS
     else:
         assert not hasattr(settings, "CELERY_BROKER_TRANSPORT")
+
+
+def test_a_port_another_tests_redis_answers_on_is_refused(own_redis):
+    # Tests on other xdist workers start servers too: answering PING is not enough.
+    second = OwnRedis(own_redis.port)
+    with pytest.raises(RuntimeError, match="is taken"):
+        second.start()
+    second.stop()
