@@ -9,6 +9,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -100,9 +101,11 @@ def _hand_over(
     for number, (ids, countdown) in enumerate(messages):
         try:
             if len(ids) == 1:
-                deliver_outbox.apply_async((ids[0],), countdown=countdown or None)
+                args: tuple[Any, ...] = (ids[0],)
+                deliver_outbox.apply_async(args, countdown=countdown or None, **_reprs(args))
             else:
-                deliver_outbox_many.apply_async((ids,))
+                args = (ids,)
+                deliver_outbox_many.apply_async(args, **_reprs(args))
         except Exception as exc:  # the broker is down: kombu raises many kinds
             _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
             logger.warning(
@@ -129,6 +132,25 @@ def _hand_over(
             pk__in=to_mark, state__in=CLAIMABLE_STATES, next_attempt_at__lte=now
         ).update(state=_OS.QUEUED, queued_at=now)
     return handed
+
+
+# Below this length the repr of ids is what Celery's saferepr writes (it cuts at 1,024).
+_REPR_MAX = 512
+_NO_KWARGS = {"kwargsrepr": "{}"}
+
+
+def _reprs(args: tuple[Any, ...]) -> dict[str, str]:
+    """The message headers ``argsrepr`` and ``kwargsrepr`` for a hand-off of outbox ids
+    (an id, or a list of them): what Celery's ``saferepr`` writes for them, made with
+    ``repr``, which costs a fifth of it (~90 µs of each message). Anything else, or a
+    repr long enough for Celery to cut, is left to Celery (tests/notifications compare
+    both over many lists)."""
+    (ids,) = args
+    if type(ids) is int or (type(ids) is list and all(type(pk) is int for pk in ids)):
+        text = repr(args)
+        if len(text) < _REPR_MAX:
+            return {"argsrepr": text, **_NO_KWARGS}
+    return {}
 
 
 def deliver(outbox_id: int, *, now: datetime | None = None) -> str:

@@ -4,12 +4,14 @@ starts and stops itself (never the shared one)."""
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
 import time
 from collections import Counter
 
+import kombu.pools
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.db import connections
@@ -32,7 +34,8 @@ pytestmark = [
 
 
 def spare_port() -> int:
-    for port in range(6391, 6400):
+    # In random order: tests on other xdist workers start Redis servers of their own too.
+    for port in random.sample(range(6391, 6400), 9):
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) != 0:
                 return port
@@ -58,6 +61,16 @@ class OwnRedis:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
+                        s.sendall(b"INFO server\r\n")
+                        info = b""
+                        while b"process_id:" not in info or not info.endswith(b"\r\n"):
+                            chunk = s.recv(65536)
+                            if not chunk:
+                                raise OSError("closed")
+                            info += chunk
+                        if f"process_id:{self.proc.pid}\r".encode() not in info:
+                            # Another test's server (another xdist worker) answered.
+                            raise RuntimeError(f"port {self.port} is taken")
                         return
             except OSError:
                 time.sleep(0.05)
@@ -71,11 +84,14 @@ class OwnRedis:
 
 
 def reset_broker_connections() -> None:
-    # The Celery app keeps pooled connections to the broker it used before.
+    # The Celery app keeps pooled connections to the broker it used before; its producer
+    # pool is kombu's, kept in kombu's global pools by broker URL (a later test that
+    # happens to get the same port would be handed the closed one).
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
     app.amqp._producer_pool = None
+    kombu.pools.reset()
     delivery._broker_down_until = 0.0
 
 
@@ -91,8 +107,11 @@ def redis_broker(settings, monkeypatch):
     # must name this test's Redis, or it would use the shared one it never stops.
     monkeypatch.setenv("CELERY_BROKER_URL", settings.CELERY_BROKER_URL)
     saved = {key: app.conf[key] for key in
-             ("broker_url", "broker_transport_options", "task_always_eager")}
+             ("broker_url", "broker_transport", "broker_transport_options", "task_always_eager")}
+    # The transport settings.py names for a redis:// broker (config/broker.py), whatever
+    # broker this test run was configured with.
     app.conf.update(broker_url=settings.CELERY_BROKER_URL,
+                    broker_transport="config.broker:Transport",
                     broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
                     task_always_eager=False)
     reset_broker_connections()
