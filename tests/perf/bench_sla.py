@@ -155,12 +155,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.warm:
-        from approvals.models import WorkflowVersion
-
-        start = time.perf_counter()
-        versions = WorkflowVersion.objects.only("id", "source")
-        parsed = sum(1 for version in versions if version.recipe is not None)
-        print(f"warm-up: {parsed} versions parsed in {time.perf_counter() - start:.1f} s")
+        print(common.warm_recipes())
     open_tasks = Task.objects.filter(state=TaskState.OPEN).count()
     with_clock = sla.due_tasks(timezone.now() + timezone.timedelta(days=3650)).count()
     due = min(args.due, with_clock)

@@ -161,7 +161,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--only", choices=["latency", "throughput"], default=None)
+    parser.add_argument(
+        "--warm", action="store_true",
+        help="parse every workflow version's recipe before the in-process decide, as a "
+        "worker that has run a while has them (a fresh process parses each version it meets)",
+    )
     args = parser.parse_args()
+    if args.warm:
+        print(common.warm_recipes())
     rows: list[dict[str, Any]] = []
     used: set[int] = set()
 
