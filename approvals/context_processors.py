@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.urls import get_script_prefix, get_urlconf, reverse
-from django.utils.translation import get_language
+from django.urls import reverse
 
+from approvals.notifications.links import reversed_once
 from approvals.selectors import header_flags
 
 # The header's links, by the name base.html uses ({{ nav.inbox }}).
@@ -19,7 +19,6 @@ _LINKS = {
     "out_of_office": "orgchart:out_of_office",
     "logout": "logout",
 }
-_REVERSED: dict[tuple[Any, str, str | None], dict[str, str]] = {}
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -38,8 +37,6 @@ def header_links() -> dict[str, str]:
     """``_LINKS`` reversed once per process (and URLconf, script prefix and language,
     which reverse() depends on): every page shows them, and {% url %} cost ~0.3 ms of
     CPU a page for these six."""
-    key = (get_urlconf(), get_script_prefix(), get_language())
-    links = _REVERSED.get(key)
-    if links is None:
-        links = _REVERSED[key] = {name: reverse(view) for name, view in _LINKS.items()}
-    return links
+    return reversed_once(
+        "header", lambda: {name: reverse(view) for name, view in _LINKS.items()}
+    )

@@ -32,7 +32,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,7 +103,11 @@ def _heap_set_aside() -> Iterator[None]:
     Python's cycle collector also rescans the process's long-lived heap (Django, the
     parsed recipes): ~10 % of a pass's CPU. Within the pass the objects that were there
     before it are set aside (``gc.freeze``) and given back after (``gc.unfreeze``: the
-    collector sees them again, so nothing it would have freed is kept)."""
+    collector sees them again, so nothing it would have freed is kept). Not when
+    something is frozen already: whoever froze it (a pre-fork hook) meant it to stay."""
+    if gc.get_freeze_count():
+        yield
+        return
     gc.freeze()
     try:
         yield
@@ -113,13 +117,30 @@ def _heap_set_aside() -> Iterator[None]:
 
 def helpers_wanted(now: datetime, batch_size: int | None = None) -> int:
     """How many sweepers to start beside this one, as of ``now``: ``SLA_SWEEPERS`` - 1
-    when more than one batch is due, else none (one index probe of task_sla_due)."""
+    when more than one batch is due, else none (one index probe of task_sla_due).
+    None on a database without ``SKIP LOCKED`` (SQLite lets one writer in at a time:
+    a second sweeper would only wait, and make people's decisions wait)."""
     batch_size = batch_size or settings.SLA_SWEEP_BATCH_SIZE
-    if settings.SLA_SWEEPERS <= 1:
+    if settings.SLA_SWEEPERS <= 1 or not connection.features.has_select_for_update_skip_locked:
         return 0
     with transaction.atomic(), in_due_order():
         beyond = due_tasks(now).values_list("pk", flat=True)[batch_size : batch_size + 1]
         return settings.SLA_SWEEPERS - 1 if list(beyond) else 0
+
+
+def ask_for_helpers(now: datetime, ask: Callable[[], object]) -> int:
+    """Call ``ask`` (which publishes one more pass as of ``now``) as many times as
+    ``helpers_wanted`` says; a broker that refuses is logged and the pass goes on
+    alone (losing Redis loses no work). Returns how many were asked for."""
+    asked = 0
+    for _ in range(helpers_wanted(now)):
+        try:
+            ask()
+        except Exception:  # kombu raises many kinds; the beat's own pass must still run
+            logger.warning("sla: no helper pass could be asked for; sweeping alone", exc_info=True)
+            break
+        asked += 1
+    return asked
 
 
 def claim(now: datetime, batch_size: int, skip: Collection[int] = ()) -> list[int]:

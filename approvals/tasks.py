@@ -18,10 +18,12 @@ def sweep_sla_task(as_of: str | None = None) -> str:
     for ``SLA_SWEEPERS`` - 1 more passes as of its own moment (``as_of``), which other
     worker processes run beside it; one not started within the minute is dropped
     (the next beat's pass finds what is left)."""
-    now = datetime.fromisoformat(as_of) if as_of else timezone.now()
-    if as_of is None:
-        for _ in range(sla.helpers_wanted(now)):
-            sweep_sla_task.apply_async(kwargs={"as_of": now.isoformat()}, expires=60)
+    if as_of is not None:
+        return str(sla.sweep(now=datetime.fromisoformat(as_of)))
+    now = timezone.now()
+    sla.ask_for_helpers(
+        now, lambda: sweep_sla_task.apply_async(kwargs={"as_of": now.isoformat()}, expires=60)
+    )
     return str(sla.sweep(now=now))
 
 

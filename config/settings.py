@@ -304,6 +304,8 @@ SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=100)
 # side by side (approvals/sla.py); as many as the worker's concurrency, which is the
 # machine's cores by default.
 SLA_SWEEPERS = env.int("SLA_SWEEPERS", default=2)
+if SLA_SWEEPERS < 1:
+    raise ImproperlyConfigured(f"SLA_SWEEPERS must be 1 or more, not {SLA_SWEEPERS}")
 
 # --- Audit --------------------------------------------------------------------
 # Who may see which audit events (audit never imports approvals: it loads this).

@@ -4,13 +4,16 @@ single-use tokens (django.core.signing with a salt; spent nonces in UsedToken)."
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+from django.core.signals import setting_changed
+from django.urls import get_script_prefix, get_urlconf, reverse
+from django.utils.translation import get_language
 
 # A salt of its own, so no other signed value of the project is accepted as a link.
 ACTION_SALT = "approvals.notifications.action-link"
@@ -27,6 +30,30 @@ def url_for_id(name: str) -> Callable[[int], str]:
     marker = 1234567890  # an id that appears nowhere else in the URL
     before, after = reverse(name, args=[marker]).split(str(marker))
     return lambda pk: f"{before}{pk}{after}"
+
+
+T = TypeVar("T")
+# What reversed_once() keeps: (its name, URLconf, script prefix, language) -> value.
+_REVERSED: dict[tuple[Hashable, Any, str, str | None], Any] = {}
+
+
+def reversed_once(name: Hashable, build: Callable[[], T]) -> T:
+    """``build()``, which reverses URLs, made once per process and per what reverse()
+    depends on (the URLconf, the script prefix, the language): links every page shows
+    cost more to reverse each time than the rest of their markup."""
+    key = (name, get_urlconf(), get_script_prefix(), get_language())
+    value = _REVERSED.get(key)
+    if value is None:
+        value = _REVERSED[key] = build()
+    return value
+
+
+def _forget_reversed(*, setting: str, **_: Any) -> None:
+    if setting == "ROOT_URLCONF":  # tests' override_settings: the same key, other URLs
+        _REVERSED.clear()
+
+
+setting_changed.connect(_forget_reversed)
 
 
 class Links:

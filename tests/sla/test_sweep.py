@@ -137,6 +137,18 @@ def test_a_pass_gives_the_heap_it_set_aside_back(strict, requester, manager, mon
     assert gc.get_freeze_count() == 0  # and back with the collector after it
 
 
+def test_a_pass_leaves_what_someone_else_froze_frozen(strict, requester, manager):
+    request = submit(requester, "strict")
+    gc.freeze()  # as a pre-fork hook would
+    try:
+        frozen = gc.get_freeze_count()
+        assert sla.sweep(now=minutes(request, 31)).counts == {"reminded": 1}
+        # Still frozen (less what the pass freed by reference counting), not unfrozen.
+        assert gc.get_freeze_count() > frozen // 2
+    finally:
+        gc.unfreeze()
+
+
 def test_the_command_runs_one_pass_and_says_what_it_did(strict, requester, manager):
     request = submit(requester, "strict")
     out = StringIO()
@@ -183,6 +195,7 @@ def fan_out(monkeypatch) -> list[dict]:
     return asked
 
 
+@postgres_only
 def test_a_backlog_is_swept_by_several_passes_as_of_one_moment(
     strict, requester, manager, settings, fan_out
 ):
@@ -201,6 +214,37 @@ def test_a_backlog_is_swept_by_several_passes_as_of_one_moment(
     events = AuditEvent.objects.filter(request_id__in=[r.pk for r in due], actor__via="sla")
     assert sorted(events.values_list("event_type", flat=True)) == ["reminder_sent"] * 5
     assert not sla.due_tasks(timezone.now()).exists()
+
+
+def test_on_sqlite_a_backlog_is_swept_by_one_pass(
+    strict, requester, manager, settings, fan_out
+):
+    """One writer at a time: a second sweeper would only wait, and make decisions wait."""
+    if connection.features.has_select_for_update_skip_locked:
+        pytest.skip("a database with SKIP LOCKED fans out (the test above)")
+    settings.SLA_SWEEP_BATCH_SIZE, settings.SLA_SWEEPERS = 2, 3
+    make_due([submit(requester, "strict") for _ in range(5)])
+    assert sla.helpers_wanted(timezone.now()) == 0
+    assert sweep_sla_task().startswith("sla: 5 task(s)")
+    assert fan_out == []
+
+
+@postgres_only
+def test_a_broker_that_refuses_helpers_leaves_the_pass_to_sweep_alone(
+    strict, requester, manager, settings, monkeypatch, caplog
+):
+    settings.SLA_SWEEP_BATCH_SIZE, settings.SLA_SWEEPERS = 2, 3
+    make_due([submit(requester, "strict") for _ in range(5)])
+    asked: list[dict] = []
+
+    def refuse(*args, **kwargs):
+        asked.append(kwargs)
+        raise ConnectionRefusedError("redis is down")
+
+    monkeypatch.setattr(sweep_sla_task, "apply_async", refuse)
+    assert sweep_sla_task().startswith("sla: 5 task(s)")
+    assert len(asked) == 1  # not tried again for the second helper
+    assert "no helper pass could be asked for" in caplog.text
 
 
 def test_a_pass_with_no_backlog_sweeps_alone(strict, requester, manager, settings, fan_out):
