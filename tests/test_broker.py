@@ -16,7 +16,7 @@ from kombu import Connection
 
 from config import broker
 from config.celery import app
-from tests.notifications.test_broker_down import REDIS_SERVER, OwnRedis, spare_port
+from tests.own_redis import REDIS_SERVER, OwnRedis, own_redis_started
 
 pytestmark = pytest.mark.skipif(
     not REDIS_SERVER,
@@ -29,8 +29,7 @@ STOCK = "redis"
 
 @pytest.fixture(scope="module")
 def own_redis() -> Iterator[OwnRedis]:
-    server = OwnRedis(spare_port())
-    server.start()
+    server = own_redis_started()
     yield server
     server.stop()
 

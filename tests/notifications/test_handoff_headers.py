@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from approvals.notifications import delivery
 from config.celery import app
-from tests.notifications.test_broker_down import REDIS_SERVER, redis_broker  # noqa: F401
+from tests.own_redis import REDIS_SERVER, redis_broker  # noqa: F401
 
 
 def celery_reprs(args: tuple[Any, ...]) -> dict[str, str]:
