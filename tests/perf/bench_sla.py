@@ -102,7 +102,7 @@ def side_by_side(label: str, due: int, at: Any, sweepers: int) -> dict[str, Any]
     start_together, rows = context.Barrier(sweepers), context.Queue()
 
     def sweeper() -> None:
-        start_together.wait()
+        start_together.wait(timeout=120)
         row = measured(label, due, lambda: sla.sweep(now=at, max_batches=10_000))
         row["_result"] = (dict(row["_result"].acted), row["_result"].errors, row["_result"].batches)
         rows.put(row)
@@ -111,9 +111,15 @@ def side_by_side(label: str, due: int, at: Any, sweepers: int) -> dict[str, Any]
     processes = [context.Process(target=sweeper) for _ in range(sweepers)]
     for process in processes:
         process.start()
-    parts = [rows.get() for _ in processes]
-    for process in processes:
-        process.join()
+    try:
+        parts = [rows.get(timeout=900) for _ in processes]  # a sweeper that died: queue.Empty
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+    if any(process.exitcode for process in processes):
+        raise RuntimeError(f"a sweeper failed: exit codes {[p.exitcode for p in processes]}")
     result = sla.SweepResult()
     for part in parts:
         acted, errors, batches = part["_result"]

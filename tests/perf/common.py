@@ -41,10 +41,6 @@ def setup() -> None:
     import django
 
     django.setup()
-    from django.conf import settings
-
-    if not settings.DEBUG:  # pages rendered in-process name the manifest's static files
-        collectstatic({**os.environ})
 
 
 def warm_recipes() -> str:
