@@ -25,6 +25,10 @@ audit chain), so a backlog goes as many times faster as there are cores.
 One transaction per batch: each action's audit events and outbox rows commit
 with its change, and the outbox rows go to Celery after that commit. A sweep
 killed mid-batch rolls that batch back; the next sweep finds it still due.
+
+A task the engine fails on (a recipe that no longer resolves, say) is logged,
+and its next look is put off by ``SLA_RETRY_SECONDS``: its rungs stay due, but
+every minute's passes do not fail on it again, nor count it as a backlog.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -95,6 +99,13 @@ def sweep(
                 break
             result.batches += 1
     return result
+
+
+def _put_off(task_id: int, now: datetime) -> None:
+    """The next look at a task the engine failed on, ``SLA_RETRY_SECONDS`` after
+    ``now`` (written with the batch; its rungs are untouched, so it is due again then)."""
+    retry_at = now + timedelta(seconds=settings.SLA_RETRY_SECONDS)
+    Task.objects.filter(pk=task_id, state=TaskState.OPEN).update(sla_next_at=retry_at)
 
 
 @contextmanager
@@ -210,9 +221,10 @@ def _one_batch(*, now: datetime, batch_size: int, result: SweepResult, skip: set
                 # A savepoint per task: one failing task rolls back alone.
                 with transaction.atomic():
                     actions = services.sla_act(task_id=task_id, now=now)
-            except Exception as exc:  # recorded and logged; the sweep goes on
+            except Exception as exc:  # recorded, logged and put off; the sweep goes on
                 logger.exception("sla: task %s failed", task_id)
                 result.errors[task_id] = f"{type(exc).__name__}: {exc}"
+                _put_off(task_id, now)
                 continue
             if actions:
                 result.acted[task_id] = list(actions)

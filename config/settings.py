@@ -306,6 +306,8 @@ SLA_SWEEP_BATCH_SIZE = env.int("SLA_SWEEP_BATCH_SIZE", default=100)
 SLA_SWEEPERS = env.int("SLA_SWEEPERS", default=2)
 if SLA_SWEEPERS < 1:
     raise ImproperlyConfigured(f"SLA_SWEEPERS must be 1 or more, not {SLA_SWEEPERS}")
+# A task the engine fails on is looked at again this long after (approvals/sla.py).
+SLA_RETRY_SECONDS = env.int("SLA_RETRY_SECONDS", default=600)
 
 # --- Audit --------------------------------------------------------------------
 # Who may see which audit events (audit never imports approvals: it loads this).

@@ -121,6 +121,40 @@ def test_a_failing_automatic_action_does_not_stop_the_sweep(
     assert b.state == "rejected"
 
 
+def test_a_task_the_engine_fails_on_is_looked_at_again_later(
+    strict, requester, manager, settings, monkeypatch, caplog
+):
+    """Not by every minute's passes (each would fail and log again, and a batch of
+    such tasks would look like a backlog): after SLA_RETRY_SECONDS, its rungs intact."""
+    settings.SLA_RETRY_SECONDS = 600
+    a, b = submit(requester, "strict"), submit(requester, "strict")
+    task_a = Task.objects.get(request=a)
+    real = sla.services.sla_act
+    broken = {task_a.pk}
+
+    def flaky(*, task_id, now):
+        if task_id in broken:
+            raise RuntimeError("boom")
+        return real(task_id=task_id, now=now)
+
+    monkeypatch.setattr(sla.services, "sla_act", flaky)
+    now = minutes(b, 91)  # automatic actions: one task at a time
+    assert sla.sweep(now=now).errors == {task_a.pk: "RuntimeError: boom"}
+    task_a.refresh_from_db()
+    assert task_a.state == "open" and task_a.sla_next_at == now + timedelta(seconds=600)
+    assert task_a.auto_action_at <= now  # its rungs are untouched: still due
+    caplog.clear()
+    for later in (1, 5, 9):  # the next minutes' passes leave it alone
+        result = sla.sweep(now=now + timedelta(minutes=later))
+        assert not result.errors and not result.acted
+    assert "task" not in caplog.text
+    broken.clear()  # mended meanwhile: the look after the delay acts
+    result = sla.sweep(now=now + timedelta(minutes=10))
+    assert result.counts == {"auto_reject": 1} and not result.errors
+    a.refresh_from_db()
+    assert a.state == "rejected"
+
+
 def test_a_pass_gives_the_heap_it_set_aside_back(strict, requester, manager, monkeypatch):
     request = submit(requester, "strict")
     frozen: list[int] = []
