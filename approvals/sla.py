@@ -102,10 +102,14 @@ def sweep(
 
 
 def _put_off(task_id: int, now: datetime) -> None:
-    """The next look at a task the engine failed on, ``SLA_RETRY_SECONDS`` after
-    ``now`` (written with the batch; its rungs are untouched, so it is due again then)."""
-    retry_at = now + timedelta(seconds=settings.SLA_RETRY_SECONDS)
-    Task.objects.filter(pk=task_id, state=TaskState.OPEN).update(sla_next_at=retry_at)
+    """Look at a task the engine failed on again ``SLA_RETRY_SECONDS`` after ``now``;
+    if even that fails, the next minute's pass tries the task again."""
+    try:  # the service's own savepoint: the batch goes on either way
+        services.sla_put_off(
+            task_id=task_id, until=now + timedelta(seconds=settings.SLA_RETRY_SECONDS)
+        )
+    except Exception:
+        logger.exception("sla: task %s could not be put off", task_id)
 
 
 @contextmanager
@@ -139,19 +143,16 @@ def helpers_wanted(now: datetime, batch_size: int | None = None) -> int:
         return settings.SLA_SWEEPERS - 1 if list(beyond) else 0
 
 
-def ask_for_helpers(now: datetime, ask: Callable[[], object]) -> int:
+def ask_for_helpers(now: datetime, ask: Callable[[], object]) -> None:
     """Call ``ask`` (which publishes one more pass as of ``now``) as many times as
     ``helpers_wanted`` says; a broker that refuses is logged and the pass goes on
-    alone (losing Redis loses no work). Returns how many were asked for."""
-    asked = 0
+    alone (losing Redis loses no work)."""
     for _ in range(helpers_wanted(now)):
         try:
             ask()
         except Exception:  # kombu raises many kinds; the beat's own pass must still run
             logger.warning("sla: no helper pass could be asked for; sweeping alone", exc_info=True)
-            break
-        asked += 1
-    return asked
+            return
 
 
 def claim(now: datetime, batch_size: int, skip: Collection[int] = ()) -> list[int]:

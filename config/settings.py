@@ -308,6 +308,8 @@ if SLA_SWEEPERS < 1:
     raise ImproperlyConfigured(f"SLA_SWEEPERS must be 1 or more, not {SLA_SWEEPERS}")
 # A task the engine fails on is looked at again this long after (approvals/sla.py).
 SLA_RETRY_SECONDS = env.int("SLA_RETRY_SECONDS", default=600)
+if SLA_RETRY_SECONDS < 0:
+    raise ImproperlyConfigured(f"SLA_RETRY_SECONDS must be 0 or more, not {SLA_RETRY_SECONDS}")
 
 # --- Audit --------------------------------------------------------------------
 # Who may see which audit events (audit never imports approvals: it loads this).

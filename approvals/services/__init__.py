@@ -21,6 +21,7 @@ from approvals.services.sla import (
     remind,
     sla_act,
     sla_act_many,
+    sla_put_off,
 )
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "resubmit",
     "sla_act",
     "sla_act_many",
+    "sla_put_off",
     "submit",
 ]

@@ -227,6 +227,19 @@ def sla_act(*, task_id: int, now: datetime) -> list[str]:
         return []
 
 
+def sla_put_off(*, task_id: int, until: datetime) -> bool:
+    """SLA: look at this open task again at ``until``, not before (the sweep failed to
+    act on it). Its rungs are untouched, so it is due again then. False if closed."""
+    with transaction.atomic():
+        pair = open_pair(task_id)
+        if pair is None:
+            return False
+        task = pair[1]
+        task.sla_next_at = until
+        task.save(update_fields=["sla_next_at"])
+        return True
+
+
 @dataclass
 class SlaBatch:
     """What ``sla_act_many`` did: per task the rungs acted on; the due tasks it left

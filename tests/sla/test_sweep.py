@@ -155,6 +155,29 @@ def test_a_task_the_engine_fails_on_is_looked_at_again_later(
     assert a.state == "rejected"
 
 
+def test_a_task_that_cannot_even_be_put_off_does_not_stop_the_sweep(
+    strict, requester, manager, monkeypatch, caplog
+):
+    a, b = submit(requester, "strict"), submit(requester, "strict")
+    task_a = Task.objects.get(request=a)
+    real = sla.services.sla_act
+
+    def flaky(*, task_id, now):
+        if task_id == task_a.pk:
+            raise RuntimeError("boom")
+        return real(task_id=task_id, now=now)
+
+    def refused(**kwargs):
+        raise RuntimeError("no")
+
+    monkeypatch.setattr(sla.services, "sla_act", flaky)
+    monkeypatch.setattr(sla.services, "sla_put_off", refused)
+    result = sla.sweep(now=minutes(b, 91))
+    assert result.errors == {task_a.pk: "RuntimeError: boom"}
+    assert result.counts == {"auto_reject": 1}
+    assert "could not be put off" in caplog.text
+
+
 def test_a_pass_gives_the_heap_it_set_aside_back(strict, requester, manager, monkeypatch):
     request = submit(requester, "strict")
     frozen: list[int] = []
