@@ -285,6 +285,9 @@ NOTIFY_COLLAPSE_SECONDS = env.int("NOTIFY_COLLAPSE_SECONDS", default=60)
 # Outbox rows due now are handed to Celery in messages of up to this many ids (a
 # worker delivers a message's rows one after another).
 NOTIFY_HANDOFF_CHUNK = env.int("NOTIFY_HANDOFF_CHUNK", default=20)
+# Hand outbox rows to the broker after commit from a thread of the process, so the
+# request that wrote them does not wait for the broker (approvals/notifications/handoff.py).
+NOTIFY_HANDOFF_THREAD = env.bool("NOTIFY_HANDOFF_THREAD", default=True)
 # The local hour (TIME_ZONE) at which daily reminder digests go out.
 NOTIFY_DIGEST_HOUR = env.int("NOTIFY_DIGEST_HOUR", default=8)
 # One-click action links in messages expire after this many seconds.

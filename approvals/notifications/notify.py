@@ -24,6 +24,7 @@ from django.utils import timezone
 from config import bulk_insert
 from config.statements import Statement
 
+from . import handoff
 from .channels import channel_available
 from .choices import PERSON_CHANNELS, Channel, Kind, OutboxState
 from .links import Links
@@ -201,7 +202,10 @@ def _write(rows: list[Outbox]) -> None:
         from .delivery import enqueue_written
 
         queued = [row.pk for row in written if row.state == OutboxState.QUEUED]
-        transaction.on_commit(partial(enqueue_written, due, queued=queued), robust=True)
+        transaction.on_commit(
+            partial(handoff.after_commit, partial(enqueue_written, due, queued=queued)),
+            robust=True,
+        )
 
 
 def channels_for(person: Person) -> list[str]:

@@ -26,6 +26,7 @@ from django.db.models import Count  # noqa: E402
 from approvals import services  # noqa: E402
 from approvals.choices import TaskState, Via  # noqa: E402
 from approvals.models import Task, Workflow  # noqa: E402
+from approvals.notifications import handoff  # noqa: E402
 from orgchart.models import Person  # noqa: E402
 
 
@@ -62,13 +63,17 @@ def pool(n: int, exclude: set[int]) -> list[Task]:
 
 
 def decide_in_process(tasks: list[Task]) -> tuple[list[float], list[float]]:
-    """Wall and CPU (this process's, so PostgreSQL's own work is not in it) ms per call."""
+    """Wall and CPU (this process's, so PostgreSQL's own work is not in it) ms per call.
+    The hand-off of each decision's messages to Celery runs on the process's hand-off
+    thread (``NOTIFY_HANDOFF_THREAD``) beside the next calls: its CPU is in this
+    process's figures; what is left of it is waited for before the figures are taken."""
     wall, cpu = [], []
     for task in tasks:
         start, start_cpu = time.perf_counter(), time.process_time()
         services.decide(task_id=task.pk, actor=task.assignee, decision="approve", via=Via.CLI)
         wall.append((time.perf_counter() - start) * 1000)
         cpu.append((time.process_time() - start_cpu) * 1000)
+    handoff.drain()
     return wall, cpu
 
 

@@ -429,9 +429,10 @@ def test_the_batch_hands_its_rows_to_celery_once_after_commit(
     earlier = set(Outbox.objects.values_list("pk", flat=True))
     with django_capture_on_commit_callbacks() as callbacks:
         services.sla_act_many(request_ids=[r.pk for r in requests], now=now)
-    [handoff] = side_effects(callbacks)
+    [after_commit] = side_effects(callbacks)
     new = Outbox.objects.exclude(pk__in=earlier)
-    handed = {pk for pk, _ in handoff.args[0]}
+    [job] = after_commit.args  # given to the hand-off thread: enqueue_written(rows, …)
+    handed = {pk for pk, _ in job.args[0]}
     assert handed == set(new.exclude(state="digest").values_list("pk", flat=True))
     assert new.filter(state="digest").exists()
 
