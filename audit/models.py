@@ -18,7 +18,11 @@ queryset refuse it, and on PostgreSQL a trigger does (migration 0003).
 
 from __future__ import annotations
 
+import os
+import random
+import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.db import models
@@ -26,6 +30,26 @@ from django.db.models import F
 from django.utils import timezone
 
 from .filters import JSONNumber
+
+
+def time_ordered_uuid(at: datetime | None = None, rnd: random.Random | None = None) -> uuid.UUID:
+    """A version 7 UUID (RFC 9562): the Unix time in milliseconds in the first 48 bits,
+    then random bits. Events written one after another have neighbouring ids, so each
+    insert adds to the same few pages of the primary key's index instead of a random
+    one of the whole index (at 17 M events ~700 MB, beyond PostgreSQL's buffers, and
+    each page first changed after a checkpoint is written whole to the WAL). Ids stay
+    unique (74 random bits within a millisecond) and carry no other meaning: the
+    trail's order is ``at``, ``chain`` and ``seq``.
+
+    ``at`` and ``rnd``: the time and the random bits' source of an event written
+    earlier (the data generator's history, reproducible from its seed)."""
+    ms = time.time_ns() // 1_000_000 if at is None else int(at.timestamp() * 1000)
+    bits = int.from_bytes(os.urandom(10), "big") if rnd is None else rnd.getrandbits(80)
+    value = ms << 80 | bits
+    # Version 7 in bits 76-79, the RFC variant (0b10) in bits 62-63.
+    value = value & ~(0xF << 76) | 7 << 76
+    value = value & ~(0x3 << 62) | 0x2 << 62
+    return uuid.UUID(int=value)
 
 
 class AppendOnlyError(Exception):
@@ -102,7 +126,7 @@ class EventColumns(AppendOnlyModel):
 class AuditEvent(EventColumns):
     """One thing that happened, in the hot tier (see the module docstring)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=time_ordered_uuid, editable=False)
     # When the row was written (differs from ``at`` for imported history); the
     # checkpoint looks only at rows written since the previous checkpoint.
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)

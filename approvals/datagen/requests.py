@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from django.db import transaction
 
 from approvals.models import Decision, Request, Task
 from audit.hashing import GENESIS_HASH, hash_material, utc_iso
-from audit.models import AuditEvent
+from audit.models import AuditEvent, time_ordered_uuid
 
 from .org import Org
 from .sink import Sink
@@ -191,7 +190,7 @@ class _Story:
     def log(self, event_type: str, actor: dict[str, Any], payload: dict[str, Any]) -> None:
         gen = self.gen
         self.seq += 1
-        event_id = uuid.UUID(int=gen.rnd.getrandbits(128), version=4)
+        event_id = time_ordered_uuid(self.at, gen.rnd)
         material = {
             "id": str(event_id), "at": utc_iso(self.at), "chain": self.chain, "seq": self.seq,
             "request_id": self.rid, "workflow_key": self.version.key,

@@ -12,7 +12,7 @@ from typing import Any
 from approvals.models import Workflow, WorkflowVersion
 from approvals.recipes import Recipe, content_hash, parse_recipe
 from audit.hashing import GENESIS_HASH, hash_material, utc_iso
-from audit.models import AuditEvent
+from audit.models import AuditEvent, time_ordered_uuid
 
 from .org import Org
 from .sink import Sink
@@ -138,7 +138,7 @@ def generate_workflows(sink: Sink, rnd: random.Random, org: Org, *, workflows: i
                 "restricted": recipe.visibility == "restricted", "viewers": list(recipe.viewers),
                 "triggers": [], "published_by_id": None, "published_at": published,
             })
-            event_id = uuid.UUID(int=rnd.getrandbits(128), version=4)
+            event_id = time_ordered_uuid(published, rnd)
             material = {
                 "id": str(event_id), "at": utc_iso(published), "chain": f"workflow:{key}",
                 "seq": number, "request_id": None, "workflow_key": key,
