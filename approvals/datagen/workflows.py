@@ -11,6 +11,7 @@ from typing import Any
 
 from approvals.models import Workflow, WorkflowVersion
 from approvals.recipes import Recipe, content_hash, parse_recipe
+from approvals.recipes.cache import stored_document
 from audit.hashing import GENESIS_HASH, hash_material, utc_iso
 from audit.models import AuditEvent, time_ordered_uuid
 
@@ -134,7 +135,7 @@ def generate_workflows(sink: Sink, rnd: random.Random, org: Org, *, workflows: i
             flow.versions.append(version)
             v_rows.append({
                 "id": version_id, "workflow_id": workflow_id, "number": number,
-                "source": source, "content_hash": digest,
+                "source": source, "document": stored_document(source), "content_hash": digest,
                 "restricted": recipe.visibility == "restricted", "viewers": list(recipe.viewers),
                 "triggers": [], "published_by_id": None, "published_at": published,
             })

@@ -32,6 +32,10 @@ class WorkflowVersion(models.Model):
     workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="versions")
     number = models.PositiveIntegerField()
     source = models.TextField(help_text="The recipe as the author wrote it (YAML or JSON).")
+    # The source, loaded, as JSON with the line of each value (recipes.stored_document):
+    # what the engine parses the version from, ~5 times faster than the YAML (a fresh
+    # worker process parses each version it meets once). "": parsed from the source.
+    document = models.TextField(blank=True, default="", editable=False)
     # SHA-256 of the normalized recipe: publishing the latest content again is a no-op
     # (publishing an older version's content again is a revert, and makes a new number).
     content_hash = models.CharField(max_length=64)

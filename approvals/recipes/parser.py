@@ -31,12 +31,13 @@ TRIGGER = re.compile(r"[a-z0-9][a-z0-9_-]*(?:\.[a-z0-9][a-z0-9_-]*)*")
 
 
 def parse_recipe(
-    source: str | bytes | dict[str, Any],
+    source: str | bytes | dict[str, Any] | Loaded,
     *,
     known_roles: Collection[str] | Mapping[str, Any] | None,
     published: bool = False,
 ) -> Recipe:
-    """Parse YAML/JSON text (or an already-loaded mapping) into a Recipe.
+    """Parse YAML/JSON text (or an already-loaded mapping, or ``Loaded`` text with its
+    lines) into a Recipe.
 
     Raises RecipeError listing every fault with its path (``steps[2].quorum``)
     and, for text sources, the YAML line. ``known_roles`` None skips the
@@ -53,6 +54,8 @@ def parse_recipe(
         loaded = load_text(source)
     elif isinstance(source, dict):
         loaded = Loaded(data=source)
+    elif isinstance(source, Loaded):
+        loaded = source
     else:
         raise RecipeError([Fault("recipe", "a recipe is YAML or JSON text, or a mapping")])
     ctx = Context(

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import yaml
 
 from .schema import Fault
@@ -48,6 +49,21 @@ def child_path(path: str, key: Any) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else str(key)
+
+
+def dump_loaded(loaded: Loaded) -> str:
+    """The loaded data and its lines as JSON text (``load_dumped`` reads it back):
+    what a stored version is parsed from, ~5 times faster than its YAML. Raises
+    TypeError for what JSON cannot hold (a mapping key that is not text)."""
+    return orjson.dumps({"data": loaded.data, "lines": loaded.lines}).decode()
+
+
+def load_dumped(text: str) -> Loaded:
+    """``dump_loaded``'s text as a ``Loaded``. Raises ValueError if it is not that."""
+    document = orjson.loads(text)
+    if not isinstance(document, dict) or not isinstance(document.get("lines"), dict):
+        raise ValueError("not a dumped recipe")
+    return Loaded(data=document.get("data"), lines=document["lines"])
 
 
 # A recipe is a page or two; anything far larger is a mistake or an attack.

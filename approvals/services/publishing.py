@@ -15,6 +15,7 @@ from approvals.recipes import (
     content_hash,
     parse_recipe,
 )
+from approvals.recipes.cache import stored_document
 from audit.services import Actor, record_event
 from orgchart.models import Person, Role
 
@@ -64,6 +65,7 @@ def publish(*, source: str, author: Person | None = None) -> tuple[WorkflowVersi
             workflow=workflow,
             number=(latest.number if latest else 0) + 1,
             source=source,
+            document=stored_document(source),
             content_hash=digest,
             triggers=list(recipe.triggers),
             restricted=recipe.visibility == "restricted",
