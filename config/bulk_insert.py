@@ -31,6 +31,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 
+from config.statements import Statement
+
 
 def available(connection: BaseDatabaseWrapper) -> bool:
     return connection.vendor == "postgresql"
@@ -77,7 +79,10 @@ def insert_rows(
                   for row in rows for f in fields]
         sql = plan.sql + ", ".join([plan.one_row] * len(rows)) + plan.tail
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if plan.statement is not None:
+            plan.statement.execute(connection, cursor, params)
+        else:
+            cursor.execute(sql, params)
         return cursor.fetchall() if returning else []
 
 
@@ -93,6 +98,10 @@ class _Plan:
     one_row: str = ""
     tail: str = ""
     from_json: bool = False
+    # On PostgreSQL the statement is the same text whatever the rows: prepared once
+    # per connection (config.statements), not parsed and planned at every call
+    # (~0.05 to 0.1 ms of PostgreSQL's time for the audit trail's 18 columns).
+    statement: Statement | None = None
     readers: tuple[tuple[str, Callable[[models.Model, BaseDatabaseWrapper], Any]], ...] = ()
 
     def record(self, row: models.Model, connection: BaseDatabaseWrapper) -> dict[str, Any]:
@@ -133,13 +142,20 @@ def _plan(
             f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({types}){tail}"
         )
         readers = tuple((f.column, _reader(f)) for f in fields)
-        plan = _Plan(fields, sql, from_json=True, readers=readers)
+        plan = _Plan(fields, sql, from_json=True, statement=Statement(sql), readers=readers)
     else:
         one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
         sql = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names from the model
         plan = _Plan(fields, sql, one_row=one_row, tail=tail)
     _plans[key] = plan
     return plan
+
+
+def statement_names(model: type[models.Model]) -> set[str]:
+    """The prepared statements' names of this model's inserts made so far in this
+    process (``EXECUTE <name>(…)`` is how they show among captured queries)."""
+    return {plan.statement.name for key, plan in _plans.items()
+            if key[2] is model and plan.statement is not None}
 
 
 # Field classes whose database value is the Python value itself when that value is of

@@ -8,7 +8,9 @@ for a task's three fields). ``save_fields`` and ``insert`` do what ``save()`` do
 for these plain cases, in the same order (``pre_save`` signal, each field's
 ``pre_save()`` — ``auto_now`` stamps —, its ``get_db_prep_save()``, the statement,
 the ``post_save`` signal with the same arguments) and leave the instance as ``save()``
-does; only the statement's text is kept instead of built again.
+does; only the statement's text is kept instead of built again, and on PostgreSQL
+prepared once per connection (``config.statements``) instead of parsed and planned
+again by the server at every call.
 
 Not covered, and refused: expressions as values (``F()``), models with multi-table
 inheritance or with ``db_default``/generated fields (what the engine's models do not
@@ -24,6 +26,8 @@ from django.db import DatabaseError, connections, router, transaction
 from django.db.models import NOT_PROVIDED, Field, Model
 from django.db.models.signals import post_save, pre_save
 
+from config.statements import Statement
+
 
 def save_fields(instance: Model, *names: str, missing_ok: bool = False) -> None:
     """``instance.save(update_fields=names)`` for a saved instance. ``missing_ok``: a row
@@ -33,7 +37,7 @@ def save_fields(instance: Model, *names: str, missing_ok: bool = False) -> None:
     using = instance._state.db or router.db_for_write(model, instance=instance)
     connection = connections[using]
     update_fields = frozenset(names)
-    fields, sql = _update(model, names, connection.alias)
+    fields, statement = _update(model, names, connection.alias)
     instance._prepare_related_fields_for_save(operation_name="save")
     if not model._meta.auto_created:
         pre_save.send(
@@ -42,7 +46,7 @@ def save_fields(instance: Model, *names: str, missing_ok: bool = False) -> None:
     values = [_prep(field, field.pre_save(instance, False), connection) for field in fields]
     values.append(model._meta.pk.get_db_prep_value(instance.pk, connection))
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        statement.execute(connection, cursor, values)
         if cursor.rowcount != 1 and not missing_ok:
             raise DatabaseError("Save with update_fields did not affect any rows.")
     _saved(instance, using, created=False, update_fields=update_fields)
@@ -54,13 +58,13 @@ def insert(instance: Model) -> None:
     model = type(instance)
     using = router.db_for_write(model, instance=instance)
     connection = connections[using]
-    fields, sql, returning = _insert(model, connection.alias)
+    fields, statement, returning = _insert(model, connection.alias)
     instance._prepare_related_fields_for_save(operation_name="save")
     if not model._meta.auto_created:
         pre_save.send(sender=model, instance=instance, raw=False, using=using, update_fields=None)
     values = [_prep(field, field.pre_save(instance, True), connection) for field in fields]
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        statement.execute(connection, cursor, values)
         if returning:
             (pk,) = cursor.fetchone()
         else:
@@ -99,7 +103,9 @@ def _prep(field: Field, value: Any, connection: Any) -> Any:
 
 
 @cache
-def _update(model: type[Model], names: tuple[str, ...], alias: str) -> tuple[list[Field], str]:
+def _update(
+    model: type[Model], names: tuple[str, ...], alias: str
+) -> tuple[list[Field], Statement]:
     meta = model._meta
     _check(model)
     by_name = {f.name: f for f in meta.concrete_fields} | {
@@ -113,11 +119,11 @@ def _update(model: type[Model], names: tuple[str, ...], alias: str) -> tuple[lis
     sets = ", ".join(f"{qn(f.column)} = %s" for f in fields)
     table, pk = qn(meta.db_table), qn(meta.pk.column)
     sql = f"UPDATE {table} SET {sets} WHERE {pk} = %s"  # noqa: S608 - names from the model
-    return fields, sql
+    return fields, Statement(sql)
 
 
 @cache
-def _insert(model: type[Model], alias: str) -> tuple[list[Field], str, bool]:
+def _insert(model: type[Model], alias: str) -> tuple[list[Field], Statement, bool]:
     meta = model._meta
     _check(model)
     if meta.auto_field is None or meta.pk is not meta.auto_field:
@@ -131,7 +137,7 @@ def _insert(model: type[Model], alias: str) -> tuple[list[Field], str, bool]:
     returning = connection.features.can_return_columns_from_insert
     if returning:
         sql += f" RETURNING {qn(meta.pk.column)}"
-    return fields, sql, returning
+    return fields, Statement(sql), returning
 
 
 def _check(model: type[Model]) -> None:

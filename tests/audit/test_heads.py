@@ -13,6 +13,7 @@ from audit.hashing import GENESIS_HASH
 from audit.models import AuditEvent
 from audit.services import Actor, record_event, record_events
 from audit.verify import verify_all
+from config import bulk_insert
 from tests.conftest import postgres_only
 
 from .conftest import new_request
@@ -47,7 +48,9 @@ def audit_statements(queries) -> tuple[list[str], list[str]]:
         if (s.lstrip().startswith("SELECT") and "audit_" in s)
         or s.startswith(f"EXECUTE {audit_services._STORED_HEAD.name}(")
     ]
-    inserts = [s for s in sql if s.startswith('INSERT INTO "audit_auditevent"')]
+    # On PostgreSQL the insert is a prepared statement too (config.bulk_insert).
+    prepared = tuple(f"EXECUTE {name}(" for name in bulk_insert.statement_names(AuditEvent))
+    inserts = [s for s in sql if s.startswith(('INSERT INTO "audit_auditevent"', *prepared))]
     return lookups, inserts
 
 
