@@ -394,11 +394,17 @@ def _hold_for_collapse(rows: list[Outbox]) -> None:
 # Every service call that notifies asks this: on PostgreSQL one prepared statement
 # whatever the number of values (arrays), instead of a queryset built each call. The
 # explicit IS NOT NULL lets a generic plan use the partial index outbox_recipient_request.
-_LAST_SENT = Statement(
+_LAST_SENT_SQL = (
     f"SELECT recipient_id, request_id, channel, max(sent_at) FROM {Outbox._meta.db_table} "  # noqa: S608
-    "WHERE recipient_id IS NOT NULL AND recipient_id = ANY(%s) AND request_id = ANY(%s) "
-    "AND channel = ANY(%s) AND state = %s AND sent_at > %s GROUP BY 1, 2, 3"
+    "WHERE recipient_id IS NOT NULL AND recipient_id {} AND request_id {} "
+    "AND channel {} AND state = %s AND sent_at > %s GROUP BY 1, 2, 3"
 )
+_LAST_SENT = Statement(_LAST_SENT_SQL.format("= ANY(%s)", "= ANY(%s)", "= ANY(%s)"))
+# One person, one request, one channel (a decision's usual message): plain values. With
+# arrays PostgreSQL never settles on the generic plan (it reckons an array of unknown
+# length dearer than the one-element arrays it sees) and plans every call again, which
+# costs it ~0.1 ms, four times the lookup itself.
+_LAST_SENT_ONE = Statement(_LAST_SENT_SQL.format("= %s", "= %s", "= %s"))
 
 
 def _last_sent(
@@ -408,12 +414,12 @@ def _last_sent(
     after ``since``."""
     connection = transaction.get_connection()
     if connection.vendor == "postgresql":
+        one = len(recipients) == len(requests) == len(channels) == 1
+        values = [*recipients, *requests, *channels] if one else [
+            sorted(recipients), sorted(requests), sorted(channels)]
         with connection.cursor() as cursor:
-            _LAST_SENT.execute(
-                connection,
-                cursor,
-                [sorted(recipients), sorted(requests), sorted(channels), OutboxState.SENT.value,
-                 since],
+            (_LAST_SENT_ONE if one else _LAST_SENT).execute(
+                connection, cursor, [*values, OutboxState.SENT.value, since]
             )
             return {(r, q, c): at for r, q, c, at in cursor.fetchall()}
     last_sent: dict[tuple[int, int, str], datetime] = {}

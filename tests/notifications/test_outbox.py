@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from approvals.notifications import delivery
 from approvals.notifications.models import NotificationPreference, Outbox, WebhookSubscription
+from approvals.notifications.notify import _last_sent as last_sent
 from approvals.notifications.notify import notify
 from tests.conftest import postgres_only
 from tests.notifications.flows import open_task, submit
@@ -180,6 +181,24 @@ def test_messages_about_one_request_within_the_window_collapse_into_one(
     assert "Reminder: Laptop for requester is waiting for your decision" in combined.body
     states = sorted(Outbox.objects.filter(recipient=manager).values_list("state", flat=True))
     assert states == ["collapsed", "sent", "sent"]
+
+
+def test_the_collapse_check_answers_alike_for_one_value_and_for_many(
+    gadget, requester, manager, outsider
+):
+    """One person, one request, one channel is asked with plain values (a plan
+    PostgreSQL keeps), more with arrays: the same rows either way."""
+    request = submit(requester)
+    sent_at = timezone.now()
+    Outbox.objects.filter(request=request).update(state="sent", sent_at=sent_at)
+    since = sent_at - timedelta(minutes=1)
+    mine = (manager.pk, request.pk, "email")
+    one = last_sent({manager.pk}, {request.pk}, {"email"}, since)
+    many = last_sent({manager.pk, outsider.pk}, {request.pk, request.pk + 1}, {"email", "slack"},
+                     since)
+    assert one == many == {mine: sent_at}
+    assert last_sent({outsider.pk}, {request.pk}, {"email"}, since) == {}
+    assert last_sent({manager.pk}, {request.pk}, {"email"}, sent_at) == {}  # not after since
 
 
 def test_reminders_can_wait_for_a_daily_digest(gadget, requester, manager, committed):
