@@ -326,8 +326,9 @@ def _recipes(versions: set[tuple[int, str]]) -> dict[int, Recipe | None]:
     if missing:
         if len(_RECIPES) >= _RECIPES_MAX:
             _RECIPES.clear()
-        for version in WorkflowVersion.objects.filter(pk__in=missing).only("source",
-                                                                           "content_hash"):
+        for version in WorkflowVersion.objects.filter(pk__in=missing).only(
+            "source", "document", "content_hash"
+        ):
             recipes[version.pk] = _RECIPES[(version.pk, version.content_hash)] = recipe_of(
                 version
             )

@@ -49,7 +49,8 @@ def warm_recipes() -> str:
     from approvals.models import WorkflowVersion
 
     start = time.perf_counter()
-    parsed = sum(1 for v in WorkflowVersion.objects.only("id", "source") if v.recipe is not None)
+    versions = WorkflowVersion.objects.only("id", "source", "document")
+    parsed = sum(1 for v in versions if v.recipe is not None)
     return f"warm-up: {parsed} versions parsed in {time.perf_counter() - start:.1f} s"
 
 
