@@ -23,7 +23,7 @@ import decimal
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
@@ -56,6 +56,7 @@ def insert_rows(
     *,
     conflict_column: str | None = None,
     returning: Sequence[str] = (),
+    join: Join | None = None,
 ) -> list[tuple[Any, ...]]:
     """``INSERT`` the (unsaved) instances ``rows`` of one model in one statement (one
     JSON parameter on PostgreSQL, see ``available``); ``conflict_column``: ``ON CONFLICT
@@ -63,15 +64,17 @@ def insert_rows(
     promised order). The instances are left as they were: the caller knows which of
     them were written (with a conflict column, not all) and marks those saved; a
     primary key the database assigns is not set on them (ask for it in
-    ``returning``)."""
+    ``returning``). ``join`` (PostgreSQL only): columns computed in the statement
+    from a join beside the rows (``Join``)."""
     if not rows:
         return []
     model = type(rows[0])
-    plan = _plan(connection, model, conflict_column, tuple(returning))
+    plan = _plan(connection, model, conflict_column, tuple(returning), join)
     if plan.from_json:
         # No default=: a JSON field's value JSON cannot hold fails here as JSONField's
         # own json.dumps would.
         params: list[Any] = [json.dumps([plan.record(row, connection) for row in rows])]
+        params += join.params if join else ()
         sql = plan.sql
     else:
         fields = plan.fields
@@ -84,6 +87,19 @@ def insert_rows(
         else:
             cursor.execute(sql, params)
         return cursor.fetchall() if returning else []
+
+
+@dataclass(frozen=True)
+class Join:
+    """A join beside the rows of an INSERT (PostgreSQL): ``sql`` follows
+    ``FROM jsonb_to_recordset(…) AS r(…)`` and may name ``r``'s columns; ``columns``
+    gives the SQL that computes some columns instead of ``r.<column>``; ``params``
+    fill the ``%s`` in ``sql`` after the rows' own parameter (``columns`` have none)."""
+
+    sql: str
+    columns: tuple[tuple[str, str], ...]
+    # Not part of the statement's shape (the plan's key): its values.
+    params: tuple[Any, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -113,11 +129,11 @@ _plans: dict[tuple[Any, ...], _Plan] = {}
 
 def _plan(
     connection: BaseDatabaseWrapper, model: type[models.Model], conflict_column: str | None,
-    returning: tuple[str, ...],
+    returning: tuple[str, ...], join: Join | None = None,
 ) -> _Plan:
     """The statement of this shape, made once per process (a model's fields and the
     SQL that names them do not change while it runs)."""
-    key = (connection.alias, connection.vendor, model, conflict_column, returning)
+    key = (connection.alias, connection.vendor, model, conflict_column, returning, join)
     plan = _plans.get(key)
     if plan is not None:
         return plan
@@ -137,13 +153,18 @@ def _plan(
         # Column types without their length: a too-long text then fails on assignment
         # to the table's column, as a plain INSERT does, instead of being cut by a cast.
         types = ", ".join(f"{qn(f.column)} {f.db_type(connection).split('(')[0]}" for f in fields)
+        computed = dict(join.columns) if join else {}
+        values = ", ".join(computed.get(f.column, f"r.{qn(f.column)}") for f in fields)
+        beside = f" {join.sql}" if join else ""
         sql = (
             f"INSERT INTO {table} ({columns}) "  # noqa: S608 - names from the model
-            f"SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({types}){tail}"
+            f"SELECT {values} FROM jsonb_to_recordset(%s::jsonb) AS r({types}){beside}{tail}"
         )
         readers = tuple((f.column, _reader(f)) for f in fields)
         plan = _Plan(fields, sql, from_json=True, statement=Statement(sql), readers=readers)
     else:
+        if join:
+            raise ValueError("a join beside the rows is for PostgreSQL only")
         one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
         sql = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names from the model
         plan = _Plan(fields, sql, one_row=one_row, tail=tail)

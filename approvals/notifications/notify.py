@@ -22,7 +22,6 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from config import bulk_insert
-from config.statements import Statement
 
 from . import handoff
 from .channels import channel_available
@@ -186,7 +185,9 @@ def _write(rows: list[Outbox]) -> None:
     not held for a digest to the broker."""
     if not rows:
         return
-    _hold_for_collapse(rows)
+    hold = _hold_in_insert(rows)
+    if hold is None:
+        _hold_for_collapse(rows)
     now = timezone.now()
     for row in rows:
         if row.state == OutboxState.PENDING and row.next_attempt_at <= now:
@@ -195,7 +196,7 @@ def _write(rows: list[Outbox]) -> None:
             # hand-off fails they go back to pending; if the process dies before it,
             # the re-queue sweep takes them as stale queued rows (OUTBOX_STALE_SECONDS).
             row.state, row.queued_at = OutboxState.QUEUED.value, now
-    written = _insert_new(rows)
+    written = _insert_new(rows, hold=hold(now) if hold else None)
     due = [(row.pk, row.next_attempt_at) for row in written if row.state != OutboxState.DIGEST]
     if due:
         # After commit only: nothing is sent for a transaction that rolls back.
@@ -346,28 +347,67 @@ def _key_base(*, kind: str, request: Request, task: Task | None, extra: dict[str
     return ":".join(parts)[:200]
 
 
-def _insert_new(rows: list[Outbox]) -> list[Outbox]:
+def _insert_new(rows: list[Outbox], *, hold: bulk_insert.Join | None = None) -> list[Outbox]:
     """``INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id`` for all the rows in
     one statement; returns those inserted, with their ids. A key already there (or
     being written by a concurrent transaction, which the insert waits for) is
-    skipped: no error, no savepoint. The first of equal keys in ``rows`` wins."""
+    skipped: no error, no savepoint. The first of equal keys in ``rows`` wins.
+    ``hold``: the collapse check in the same statement (``_hold_in_insert``); the rows
+    written take the time and state it gave them."""
     by_key: dict[str, Outbox] = {}
     for row in rows:
         by_key.setdefault(row.dedup_key, row)
     conn = transaction.get_connection()
     # One statement for all the rows (on PostgreSQL one JSON parameter: config.bulk_insert).
     found = bulk_insert.insert_rows(
-        conn, list(by_key.values()), conflict_column="dedup_key", returning=("id", "dedup_key")
+        conn, list(by_key.values()), conflict_column="dedup_key",
+        returning=_HELD_RETURNING if hold else ("id", "dedup_key"), join=hold,
     )
-    ids = {key: pk for pk, key in found}
+    ids = {key: (pk, rest) for pk, key, *rest in found}
     written = []
     for key, row in by_key.items():
         if key in ids:
-            row.pk = ids[key]
+            row.pk, held = ids[key]
+            if held:
+                row.next_attempt_at, row.state, row.queued_at = held
             row._state.adding = False
             row._state.db = conn.alias
             written.append(row)
     return written
+
+
+_HELD_RETURNING = ("id", "dedup_key", "next_attempt_at", "state", "queued_at")
+# ``_hold_for_collapse`` inside the INSERT, row by row (PostgreSQL): the latest message
+# sent to the same person about the same request on the same channel within the window
+# before the row's time holds the row until the window after it; a row written
+# ``queued`` (due now) and held beyond now is ``pending`` instead. One statement less
+# for every service call that notifies. Parameters: now, the window (s), "sent", the
+# window again.
+_HOLD_SQL = (
+    "LEFT JOIN LATERAL (SELECT w.until, w.until > %s AS holds FROM ("  # noqa: S608 - names
+    "SELECT max(o.sent_at) + %s * interval '1 second' AS until "
+    f"FROM {Outbox._meta.db_table} o "
+    "WHERE r.recipient_id IS NOT NULL AND r.request_id IS NOT NULL "
+    "AND o.recipient_id IS NOT NULL AND o.recipient_id = r.recipient_id "
+    "AND o.request_id = r.request_id AND o.channel = r.channel AND o.state = %s "
+    "AND o.sent_at > r.next_attempt_at - %s * interval '1 second') w) held ON true"
+)
+_HOLD_COLUMNS = (
+    ("next_attempt_at", "coalesce(held.until, r.next_attempt_at)"),
+    ("state", "CASE WHEN held.holds AND r.state = 'queued' THEN 'pending' ELSE r.state END"),
+    ("queued_at", "CASE WHEN held.holds AND r.state = 'queued' THEN NULL ELSE r.queued_at END"),
+)
+
+
+def _hold_in_insert(rows: list[Outbox]) -> Callable[[datetime], bulk_insert.Join] | None:
+    """The collapse check as part of the INSERT, where the database can (PostgreSQL)
+    and there is a window: a function of the moment due rows are marked queued."""
+    seconds = settings.NOTIFY_COLLAPSE_SECONDS
+    if seconds <= 0 or not bulk_insert.available(transaction.get_connection()):
+        return None
+    return lambda now: bulk_insert.Join(
+        _HOLD_SQL, _HOLD_COLUMNS, (now, seconds, OutboxState.SENT.value, seconds)
+    )
 
 
 def _hold_for_collapse(rows: list[Outbox]) -> None:
@@ -391,37 +431,11 @@ def _hold_for_collapse(rows: list[Outbox]) -> None:
             row.next_attempt_at = last + window
 
 
-# Every service call that notifies asks this: on PostgreSQL one prepared statement
-# whatever the number of values (arrays), instead of a queryset built each call. The
-# explicit IS NOT NULL lets a generic plan use the partial index outbox_recipient_request.
-_LAST_SENT_SQL = (
-    f"SELECT recipient_id, request_id, channel, max(sent_at) FROM {Outbox._meta.db_table} "  # noqa: S608
-    "WHERE recipient_id IS NOT NULL AND recipient_id {} AND request_id {} "
-    "AND channel {} AND state = %s AND sent_at > %s GROUP BY 1, 2, 3"
-)
-_LAST_SENT = Statement(_LAST_SENT_SQL.format("= ANY(%s)", "= ANY(%s)", "= ANY(%s)"))
-# One person, one request, one channel (a decision's usual message): plain values. With
-# arrays PostgreSQL never settles on the generic plan (it reckons an array of unknown
-# length dearer than the one-element arrays it sees) and plans every call again, which
-# costs it ~0.1 ms, four times the lookup itself.
-_LAST_SENT_ONE = Statement(_LAST_SENT_SQL.format("= %s", "= %s", "= %s"))
-
-
 def _last_sent(
     recipients: set[int], requests: set[int], channels: set[str], since: datetime
 ) -> dict[tuple[int, int, str], datetime]:
     """When each (recipient, request, channel) among these last had a message sent
-    after ``since``."""
-    connection = transaction.get_connection()
-    if connection.vendor == "postgresql":
-        one = len(recipients) == len(requests) == len(channels) == 1
-        values = [*recipients, *requests, *channels] if one else [
-            sorted(recipients), sorted(requests), sorted(channels)]
-        with connection.cursor() as cursor:
-            (_LAST_SENT_ONE if one else _LAST_SENT).execute(
-                connection, cursor, [*values, OutboxState.SENT.value, since]
-            )
-            return {(r, q, c): at for r, q, c, at in cursor.fetchall()}
+    after ``since`` (where the INSERT cannot ask it itself: ``_hold_in_insert``)."""
     last_sent: dict[tuple[int, int, str], datetime] = {}
     for recipient, request, channel, sent_at in Outbox.objects.filter(
         _one_of("recipient_id", recipients),

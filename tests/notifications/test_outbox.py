@@ -10,9 +10,11 @@ import pytest
 import time_machine
 from django.core import mail
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.notifications import delivery
+from approvals.notifications import notify as notify_module
 from approvals.notifications.models import NotificationPreference, Outbox, WebhookSubscription
 from approvals.notifications.notify import _last_sent as last_sent
 from approvals.notifications.notify import notify
@@ -186,8 +188,8 @@ def test_messages_about_one_request_within_the_window_collapse_into_one(
 def test_the_collapse_check_answers_alike_for_one_value_and_for_many(
     gadget, requester, manager, outsider
 ):
-    """One person, one request, one channel is asked with plain values (a plan
-    PostgreSQL keeps), more with arrays: the same rows either way."""
+    """The lookup where the INSERT cannot hold rows itself: one value or many, the
+    same rows."""
     request = submit(requester)
     sent_at = timezone.now()
     Outbox.objects.filter(request=request).update(state="sent", sent_at=sent_at)
@@ -199,6 +201,36 @@ def test_the_collapse_check_answers_alike_for_one_value_and_for_many(
     assert one == many == {mine: sent_at}
     assert last_sent({outsider.pk}, {request.pk}, {"email"}, since) == {}
     assert last_sent({manager.pk}, {request.pk}, {"email"}, sent_at) == {}  # not after since
+
+
+@pytest.mark.parametrize("where", ["in the insert", "in python"])
+@pytest.mark.parametrize("ago", [10, 120])
+def test_a_message_sent_within_the_window_holds_the_next_one_until_the_window_ends(
+    gadget, requester, manager, settings, monkeypatch, where, ago
+):
+    """On PostgreSQL the collapse check is part of the outbox INSERT; elsewhere (and
+    here when switched off) a query before it: the same rows either way."""
+    if where == "in the insert" and connection.vendor != "postgresql":
+        pytest.skip("the collapse check joins the INSERT on PostgreSQL only")
+    if where == "in python":
+        monkeypatch.setattr(notify_module, "_hold_in_insert", lambda rows: None)
+    settings.NOTIFY_COLLAPSE_SECONDS = 60
+    request = submit(requester)
+    task = open_task(request)
+    sent_at = timezone.now() - timedelta(seconds=ago)
+    Outbox.objects.filter(request=request).update(state="sent", sent_at=sent_at)
+    with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+        notify(kind="task_reminder", request=request, task=task, recipients=[manager])
+    [row] = Outbox.objects.filter(kind="task_reminder")
+    if ago < 60:  # held: pending until the window after the last message ends
+        assert (row.state, row.queued_at) == ("pending", None)
+        assert row.next_attempt_at == sent_at + timedelta(seconds=60)
+    else:  # due now: written queued, for the hand-off after commit
+        assert row.state == "queued" and row.queued_at is not None
+        assert row.next_attempt_at <= timezone.now()
+    checks = [sql for sql in (q["sql"] for q in ctx.captured_queries)
+              if sql.startswith("SELECT") and '"notifications_outbox"' in sql]
+    assert len(checks) == (0 if where == "in the insert" else 1)
 
 
 def test_reminders_can_wait_for_a_daily_digest(gadget, requester, manager, committed):
