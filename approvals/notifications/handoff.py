@@ -12,9 +12,11 @@ own). Before a process exits (``atexit``) and before a Celery task is reported d
 (``task_postrun``), what is waiting is handed over (``drain``), so a command or a
 task that notifies does not end with its messages still in memory.
 
-With ``NOTIFY_HANDOFF_THREAD`` off, or Celery eager (no broker: the "hand-off" runs
-the delivery itself, which must see the caller's connection and transaction), the
-hand-off runs in the committing thread, as before.
+With ``NOTIFY_HANDOFF_THREAD`` off, with Celery eager (no broker: the "hand-off"
+runs the delivery itself, which must see the caller's connection and transaction), or
+on SQLite (a hand-off the broker refused writes its rows back to ``pending``, and
+SQLite takes one writer at a time: the thread's write would meet the next service
+call's transaction and fail), the hand-off runs in the committing thread, as before.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable
 
 from celery.signals import task_postrun
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
 
 logger = logging.getLogger(__name__)
 
@@ -49,16 +51,18 @@ class _HandOffThread:
         os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
-        self._started = False
+        self._thread: threading.Thread | None = None
         self._jobs: deque[Job] = deque()
         self._cond = threading.Condition()
         self._unfinished = 0
 
     def submit(self, job: Job) -> None:
         with self._cond:
-            if not self._started:
-                threading.Thread(target=self._run, name="outbox-handoff", daemon=True).start()
-                self._started = True
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="outbox-handoff", daemon=True
+                )
+                self._thread.start()
             self._jobs.append(job)
             self._unfinished += 1
             self._cond.notify_all()
@@ -71,12 +75,19 @@ class _HandOffThread:
                 job = self._jobs.popleft()
             try:
                 job()
-            except Exception:  # never let one hand-off stop the others
+            except BaseException:  # never let one hand-off stop the others
                 logger.exception("outbox: a hand-off failed; its rows wait for the re-queue sweep")
             finally:
-                # A hand-off the broker refused wrote to the database from this thread:
-                # its connection is this thread's own and is not kept between jobs.
-                connections.close_all()
+                # A hand-off the broker refused wrote to the database from this thread,
+                # on a connection of its own: kept while more jobs wait (a broker outage
+                # gives one such write a job), closed when there are none.
+                with self._cond:
+                    idle = not self._jobs
+                if idle:
+                    try:
+                        connections.close_all()
+                    except BaseException:
+                        logger.exception("outbox: the hand-off thread's connection")
                 with self._cond:
                     self._unfinished -= 1
                     self._cond.notify_all()
@@ -94,7 +105,11 @@ _thread = _HandOffThread()
 def after_commit(job: Job) -> None:
     """Run ``job`` (a hand-off to the broker; it logs its own failures) on the
     hand-off thread, or here when the thread is off or Celery is eager."""
-    if settings.NOTIFY_HANDOFF_THREAD and not settings.CELERY_TASK_ALWAYS_EAGER:
+    if (
+        settings.NOTIFY_HANDOFF_THREAD
+        and not settings.CELERY_TASK_ALWAYS_EAGER
+        and connection.vendor != "sqlite"
+    ):
         _thread.submit(job)
     else:
         job()

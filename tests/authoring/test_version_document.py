@@ -80,3 +80,10 @@ def test_what_json_cannot_say_is_parsed_from_the_text():
     version, _ = services.publish(source=source)
     assert version.document == ""
     assert stored(version).recipe.input("amount").max == float("inf")
+
+
+def test_a_text_that_does_not_parse_gets_no_document_and_no_error():
+    # Loads (with a fault: a duplicate key) but is no recipe: the migration that fills
+    # documents for stored versions must not stop on such a version.
+    assert stored_document(GADGET + "title: Twice\n") == ""
+    assert stored_document("just: [a, list") == ""

@@ -1,7 +1,7 @@
 """After commit, outbox rows go to the broker from the process's hand-off thread: the
 service call returns without waiting for the broker, nothing is dropped when the
-process exits or a Celery task ends, and with Celery eager (or the setting off) the
-hand-off runs in the committing thread as before."""
+process exits or a Celery task ends, and with Celery eager, the setting off or SQLite
+the hand-off runs in the committing thread as before."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from celery.signals import task_postrun
 from approvals import services
 from approvals.notifications import delivery, handoff
 from approvals.notifications.models import Outbox
+from tests.conftest import postgres_only
 from tests.notifications.flows import GADGET, open_task, publish, submit
 from tests.own_redis import REDIS_SERVER, redis_broker  # noqa: F401 (a fixture)
 
@@ -25,21 +26,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def threaded(settings):
-    settings.NOTIFY_HANDOFF_THREAD = True
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    yield
+def threaded():
+    """The hand-off thread itself (``after_commit`` picks it where it may)."""
+    yield handoff._thread.submit
     assert handoff.drain(5)
 
 
-def test_after_commit_returns_before_the_job_has_run_and_drain_waits_for_it(threaded):
+def test_a_job_given_returns_at_once_and_drain_waits_for_it(threaded):
     release, ran = threading.Event(), []
 
     def job():
         release.wait(5)
         ran.append(threading.current_thread().name)
 
-    handoff.after_commit(job)
+    threaded(job)
     assert ran == []  # the caller did not wait
     assert handoff.drain(0.05) is False  # still waiting on the broker, say
     release.set()
@@ -53,9 +53,13 @@ def test_jobs_run_in_order_and_a_failing_one_does_not_stop_the_next(threaded, ca
     def fail():
         raise RuntimeError("broker exploded")
 
-    handoff.after_commit(lambda: ran.append(1))
-    handoff.after_commit(fail)
-    handoff.after_commit(lambda: ran.append(2))
+    def exit_():
+        raise SystemExit(1)
+
+    threaded(lambda: ran.append(1))
+    threaded(fail)
+    threaded(exit_)
+    threaded(lambda: ran.append(2))
     assert handoff.drain(5)
     assert ran == [1, 2]
     assert "a hand-off failed" in caplog.text
@@ -63,19 +67,25 @@ def test_jobs_run_in_order_and_a_failing_one_does_not_stop_the_next(threaded, ca
 
 def test_a_finished_celery_task_has_handed_over_what_it_wrote(threaded):
     release, ran = threading.Event(), []
-    handoff.after_commit(lambda: (release.wait(5), ran.append("handed")))
+    threaded(lambda: (release.wait(5), ran.append("handed")))
     threading.Timer(0.2, release.set).start()
     task_postrun.send(sender=None, task_id="t", task=None, args=(), kwargs={}, retval=None)
     assert ran == ["handed"]
 
 
-@pytest.mark.parametrize("why", ["eager", "setting off"])
-def test_eager_or_switched_off_runs_in_the_committing_thread(settings, why):
+@pytest.mark.parametrize("why", ["eager", "setting off", "sqlite", "none: the thread"])
+def test_after_commit_runs_inline_when_eager_switched_off_or_on_sqlite(
+    settings, monkeypatch, why
+):
     settings.CELERY_TASK_ALWAYS_EAGER = why == "eager"
     settings.NOTIFY_HANDOFF_THREAD = why != "setting off"
+    vendor = "sqlite" if why == "sqlite" else "postgresql"
+    monkeypatch.setattr(handoff, "connection", type("C", (), {"vendor": vendor})())
     ran = []
     handoff.after_commit(lambda: ran.append(threading.current_thread().name))
-    assert ran == [threading.current_thread().name]
+    assert handoff.drain(5)
+    where = "outbox-handoff" if why.startswith("none") else threading.current_thread().name
+    assert ran == [where]
 
 
 def test_an_exiting_process_hands_over_what_is_waiting(tmp_path):
@@ -88,7 +98,7 @@ def test_an_exiting_process_hands_over_what_is_waiting(tmp_path):
         "from django.conf import settings\n"
         "settings.CELERY_TASK_ALWAYS_EAGER = False\n"
         "from approvals.notifications import handoff\n"
-        f"handoff.after_commit(lambda: (time.sleep(0.5), open({str(out)!r}, 'w').write('ok')))\n"
+        f"handoff._thread.submit(lambda: (time.sleep(0.5), open({str(out)!r}, 'w').write('ok')))\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "NOTIFY_HANDOFF_THREAD": "1"}
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
@@ -96,6 +106,7 @@ def test_an_exiting_process_hands_over_what_is_waiting(tmp_path):
 
 
 @pytest.mark.skipif(not REDIS_SERVER, reason="redis-server is not installed")
+@postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_decision_returns_before_its_message_reaches_redis_which_then_gets_it(
     redis_broker, settings, requester, manager, monkeypatch  # noqa: F811 (the fixture)
