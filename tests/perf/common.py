@@ -104,7 +104,23 @@ def _fmt(value: Any) -> str:
 
 def machine() -> str:
     load = os.getloadavg()
-    return f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+    return (f"{os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / "
+            f"{load[2]:.1f}, speed probe {speed_probe():.0f} ms")
+
+
+def speed_probe() -> float:
+    """Milliseconds for a fixed piece of pure Python (the best of three): machines of
+    one kind, and one machine from minute to minute, differ by tens of percent
+    (docs/PERFORMANCE.md, finding 10), and a figure means little without this beside
+    it. ~80 ms on the seventh round's machine in a quick spell."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
 
 
 # --- gunicorn -------------------------------------------------------------------
