@@ -112,7 +112,7 @@ def speed_probe() -> float:
     """Milliseconds for a fixed piece of pure Python (the best of three): machines of
     one kind, and one machine from minute to minute, differ by tens of percent
     (docs/PERFORMANCE.md, finding 10), and a figure means little without this beside
-    it. ~80 ms on the seventh round's machine in a quick spell."""
+    it. 35 to 38 ms on the seventh round's machine, quiet."""
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
