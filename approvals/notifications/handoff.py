@@ -104,7 +104,8 @@ _thread = _HandOffThread()
 
 def after_commit(job: Job) -> None:
     """Run ``job`` (a hand-off to the broker; it logs its own failures) on the
-    hand-off thread, or here when the thread is off or Celery is eager."""
+    hand-off thread, or here when the thread is off, Celery is eager or the database
+    is SQLite (see the module's docstring)."""
     if (
         settings.NOTIFY_HANDOFF_THREAD
         and not settings.CELERY_TASK_ALWAYS_EAGER

@@ -185,10 +185,10 @@ def _write(rows: list[Outbox]) -> None:
     not held for a digest to the broker."""
     if not rows:
         return
-    hold = _hold_in_insert(rows)
+    now = timezone.now()
+    hold = _hold_in_insert(now)
     if hold is None:
         _hold_for_collapse(rows)
-    now = timezone.now()
     for row in rows:
         if row.state == OutboxState.PENDING and row.next_attempt_at <= now:
             # Handed to the broker right after commit: written in that state at once,
@@ -196,7 +196,7 @@ def _write(rows: list[Outbox]) -> None:
             # hand-off fails they go back to pending; if the process dies before it,
             # the re-queue sweep takes them as stale queued rows (OUTBOX_STALE_SECONDS).
             row.state, row.queued_at = OutboxState.QUEUED.value, now
-    written = _insert_new(rows, hold=hold(now) if hold else None)
+    written = _insert_new(rows, hold=hold)
     due = [(row.pk, row.next_attempt_at) for row in written if row.state != OutboxState.DIGEST]
     if due:
         # After commit only: nothing is sent for a transaction that rolls back.
@@ -399,13 +399,13 @@ _HOLD_COLUMNS = (
 )
 
 
-def _hold_in_insert(rows: list[Outbox]) -> Callable[[datetime], bulk_insert.Join] | None:
+def _hold_in_insert(now: datetime) -> bulk_insert.Join | None:
     """The collapse check as part of the INSERT, where the database can (PostgreSQL)
-    and there is a window: a function of the moment due rows are marked queued."""
+    and there is a window; ``now``: the moment due rows are marked queued."""
     seconds = settings.NOTIFY_COLLAPSE_SECONDS
     if seconds <= 0 or not bulk_insert.available(transaction.get_connection()):
         return None
-    return lambda now: bulk_insert.Join(
+    return bulk_insert.Join(
         _HOLD_SQL, _HOLD_COLUMNS, (now, seconds, OutboxState.SENT.value, seconds)
     )
 

@@ -213,7 +213,7 @@ def test_a_message_sent_within_the_window_holds_the_next_one_until_the_window_en
     if where == "in the insert" and connection.vendor != "postgresql":
         pytest.skip("the collapse check joins the INSERT on PostgreSQL only")
     if where == "in python":
-        monkeypatch.setattr(notify_module, "_hold_in_insert", lambda rows: None)
+        monkeypatch.setattr(notify_module, "_hold_in_insert", lambda now: None)
     settings.NOTIFY_COLLAPSE_SECONDS = 60
     request = submit(requester)
     task = open_task(request)

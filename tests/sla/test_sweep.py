@@ -28,6 +28,20 @@ from tests.notifications.flows import STRICT, publish, submit
 pytestmark = pytest.mark.django_db
 
 
+def failing_on(monkeypatch, task_ids: set[int]) -> set[int]:
+    """The engine's SLA action fails ("boom") on these tasks, for as long as they stay
+    in the set returned (clear it: mended)."""
+    real = sla.services.sla_act
+
+    def flaky(*, task_id, now):
+        if task_id in task_ids:
+            raise RuntimeError("boom")
+        return real(task_id=task_id, now=now)
+
+    monkeypatch.setattr(sla.services, "sla_act", flaky)
+    return task_ids
+
+
 def minutes(request: Request, n: int):
     return request.created_at + timedelta(minutes=n)
 
@@ -106,14 +120,7 @@ def test_a_failing_automatic_action_does_not_stop_the_sweep(
 ):
     a, b = submit(requester, "strict"), submit(requester, "strict")
     task_a = Task.objects.get(request=a)
-    real = sla.services.sla_act
-
-    def flaky(*, task_id, now):
-        if task_id == task_a.pk:
-            raise RuntimeError("boom")
-        return real(task_id=task_id, now=now)
-
-    monkeypatch.setattr(sla.services, "sla_act", flaky)
+    failing_on(monkeypatch, {task_a.pk})
     result = sla.sweep(now=minutes(b, 91))
     assert result.errors == {task_a.pk: "RuntimeError: boom"}
     assert result.counts == {"auto_reject": 1}
@@ -129,15 +136,7 @@ def test_a_task_the_engine_fails_on_is_looked_at_again_later(
     settings.SLA_RETRY_SECONDS = 600
     a, b = submit(requester, "strict"), submit(requester, "strict")
     task_a = Task.objects.get(request=a)
-    real = sla.services.sla_act
-    broken = {task_a.pk}
-
-    def flaky(*, task_id, now):
-        if task_id in broken:
-            raise RuntimeError("boom")
-        return real(task_id=task_id, now=now)
-
-    monkeypatch.setattr(sla.services, "sla_act", flaky)
+    broken = failing_on(monkeypatch, {task_a.pk})
     now = minutes(b, 91)  # automatic actions: one task at a time
     assert sla.sweep(now=now).errors == {task_a.pk: "RuntimeError: boom"}
     task_a.refresh_from_db()
@@ -160,17 +159,10 @@ def test_a_task_that_cannot_even_be_put_off_does_not_stop_the_sweep(
 ):
     a, b = submit(requester, "strict"), submit(requester, "strict")
     task_a = Task.objects.get(request=a)
-    real = sla.services.sla_act
-
-    def flaky(*, task_id, now):
-        if task_id == task_a.pk:
-            raise RuntimeError("boom")
-        return real(task_id=task_id, now=now)
-
     def refused(**kwargs):
         raise RuntimeError("no")
 
-    monkeypatch.setattr(sla.services, "sla_act", flaky)
+    failing_on(monkeypatch, {task_a.pk})
     monkeypatch.setattr(sla.services, "sla_put_off", refused)
     result = sla.sweep(now=minutes(b, 91))
     assert result.errors == {task_a.pk: "RuntimeError: boom"}
