@@ -5,7 +5,7 @@ Each decision is taken by the task's assignee on an open generated task (one tas
 per request, so clients never wait on one request's lock). The benchmark changes
 the data: the decided requests move on or finish, as they would.
 Run: DATABASE_URL=... python -m tests.perf.bench_write [--calls 300] [--seconds 20]
-     [--workers 3] [--threads 1] [--clients 6] [--only latency|throughput]
+     [--workers 3] [--threads 1] [--clients 6] [--only latency|throughput] [--floor]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from tests.perf import common
@@ -158,6 +159,66 @@ class LockWaits(threading.Thread):
                  "samples": self.samples} for what, n in self.waiting.most_common(8)]
 
 
+def decision_path(task: Task) -> str:
+    return f"/api/v1/tasks/{task.pk}/decision/"
+
+
+def throughput(args: argparse.Namespace, load: list[Task], tokens: dict[int, str],
+               path: Callable[[Task], str]) -> tuple[int, int, float]:
+    """``args.clients`` clients in threads, each POSTing an approval for its share of
+    ``load`` (as each task's assignee, one keep-alive connection per person) to
+    ``path(task)`` for ``args.seconds``: the calls answered 200, the others, seconds."""
+    shares = [load[i :: args.clients] for i in range(args.clients)]
+    done = [0] * args.clients
+    errors = [0] * args.clients
+    deadline = time.monotonic() + args.seconds
+
+    def run(k: int) -> None:
+        conns: dict[int, common.Client] = {}
+        for task in shares[k]:
+            if time.monotonic() >= deadline:
+                return
+            c = conns.setdefault(task.assignee_id, common.Client(
+                {"Authorization": f"Token {tokens[task.assignee_id]}"}))
+            status, _ = c.request("POST", path(task), {"decision": "approve"})
+            if status == 200:
+                done[k] += 1
+            else:
+                errors[k] += 1
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(args.clients)]
+    census = common.CpuCensus()
+    census.start()
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    spent = census.stop()
+    common.print_table("CPU a call, by process kind (ms, from /proc)",
+                       [common.cpu_row(spent, sum(done) + sum(errors))])
+    return sum(done), sum(errors), elapsed
+
+
+def floor(args: argparse.Namespace, used: set[int]) -> None:
+    """The same clients and gunicorn against ``POST /perf/floor/`` (tests/perf/
+    floor_urls.py): the HTTP stack of a decision's call without the decision."""
+    people = pool(300, used)  # only their assignees and tokens: nothing is decided
+    load = people * int(args.seconds * 3000 / max(1, len(people)) + 1)
+    tokens = {t.assignee_id: common.token_for(t.assignee) for t in people}
+    with common.gunicorn(workers=args.workers, threads=args.threads,
+                         settings="tests.perf.floor_settings") as base:
+        print(f"gunicorn at {base} (floor), {args.workers} workers x {args.threads} threads; "
+              f"{common.machine()}")
+        done, errors, elapsed = throughput(args, load, tokens, lambda task: "/perf/floor/")
+    common.print_table("Floor: the same calls with no decision behind them", [{
+        "gunicorn workers": args.workers, "threads": args.threads, "clients": args.clients,
+        "seconds": round(elapsed, 1), "calls": done, "errors": errors,
+        "calls/s": done / elapsed, "CPU ms a call, both cores": 2000 / (done / elapsed),
+    }])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
@@ -166,6 +227,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--only", choices=["latency", "throughput"], default=None)
+    parser.add_argument(
+        "--floor", action="store_true",
+        help="first measure the throughput of POST /perf/floor/, the same HTTP stack, "
+        "authentication and body with no decision (tests/perf/floor_urls.py)",
+    )
     parser.add_argument(
         "--warm", action="store_true",
         help="parse every workflow version's recipe before the in-process decide, as a "
@@ -176,6 +242,8 @@ def main() -> None:
         print(common.warm_recipes())
     rows: list[dict[str, Any]] = []
     used: set[int] = set()
+    if args.floor:
+        floor(args, used)
 
     # In-process decide: the service alone, no HTTP.
     if args.only != "throughput":
@@ -205,39 +273,14 @@ def main() -> None:
         load = pool(int(args.seconds * 800), used)
         tokens.update({t.assignee_id: common.token_for(t.assignee)
                        for t in load if t.assignee_id not in tokens})
-        shares = [load[i :: args.clients] for i in range(args.clients)]
-        done = [0] * args.clients
-        errors = [0] * args.clients
-        deadline = time.monotonic() + args.seconds
-
-        def run(k: int) -> None:
-            conns: dict[int, common.Client] = {}
-            for task in shares[k]:
-                if time.monotonic() >= deadline:
-                    return
-                c = conns.setdefault(task.assignee_id, common.Client(
-                    {"Authorization": f"Token {tokens[task.assignee_id]}"}))
-                status, _ = c.request("POST", f"/api/v1/tasks/{task.pk}/decision/",
-                                      {"decision": "approve"})
-                if status == 200:
-                    done[k] += 1
-                else:
-                    errors[k] += 1
-
-        threads = [threading.Thread(target=run, args=(k,)) for k in range(args.clients)]
-        waits = LockWaits(deadline)
-        start = time.monotonic()
+        waits = LockWaits(time.monotonic() + args.seconds)
         waits.start()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - start
+        done, errors, elapsed = throughput(args, load, tokens, decision_path)
         waits.join()
         common.print_table("Decision throughput over HTTP", [{
             "gunicorn workers": args.workers, "threads": args.threads, "clients": args.clients,
-            "seconds": round(elapsed, 1), "decisions": sum(done), "errors": sum(errors),
-            "decisions/s": sum(done) / elapsed, "tasks available": len(load),
+            "seconds": round(elapsed, 1), "decisions": done, "errors": errors,
+            "decisions/s": done / elapsed, "tasks available": len(load),
         }])
         common.print_table("Backends waiting on a lock (sampled every 50 ms)", waits.rows())
 

@@ -123,6 +123,66 @@ def speed_probe() -> float:
     return best * 1000
 
 
+class CpuCensus:
+    """Where the machine's CPU went between ``start()`` and ``stop()``: user and system
+    time of every process, read from /proc, summed by kind (gunicorn, PostgreSQL,
+    Redis, this benchmark process and its client threads, the rest). A process that
+    ended in between is missed; the machine's own total (/proc/stat) is not."""
+
+    def start(self) -> None:
+        self._before, self._machine_before = _cpu_by_kind(), _machine_busy()
+
+    def stop(self) -> dict[str, float]:
+        after, machine_after = _cpu_by_kind(), _machine_busy()
+        spent = {kind: after.get(kind, 0.0) - self._before.get(kind, 0.0)
+                 for kind in ("gunicorn", "postgres", "redis", "client", "other")}
+        spent["machine"] = machine_after - self._machine_before
+        return spent
+
+
+def _machine_busy() -> float:
+    """Seconds of CPU the machine spent busy (all cores), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_kind() -> dict[str, float]:
+    tick = os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
+    out: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        rest = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(rest[11]) + int(rest[12])) / tick  # utime, stime
+        if int(entry.name) == me:
+            kind = "client"
+        elif b"gunicorn" in cmdline:
+            kind = "gunicorn"
+        elif comm.startswith("postgres") or cmdline.startswith(b"postgres"):
+            kind = "postgres"
+        elif comm.startswith("redis"):
+            kind = "redis"
+        else:
+            kind = "other"
+        out[kind] = out.get(kind, 0.0) + seconds
+    return out
+
+
+def cpu_row(spent: dict[str, float], calls: int) -> dict[str, Any]:
+    """A table row: ms of CPU a call, by kind, and the machine's."""
+    per = 1000 / max(1, calls)
+    return {f"{kind} ms": seconds * per for kind, seconds in spent.items()}
+
+
 # --- gunicorn -------------------------------------------------------------------
 
 
@@ -135,13 +195,16 @@ def collectstatic(env: dict[str, str]) -> None:
 
 
 @contextmanager
-def gunicorn(workers: int = 3, threads: int = 1) -> Iterator[str]:
-    """Run gunicorn on 127.0.0.1:PORT with DEBUG off; yields the base URL; stops it."""
+def gunicorn(workers: int = 3, threads: int = 1, settings: str | None = None) -> Iterator[str]:
+    """Run gunicorn on 127.0.0.1:PORT with DEBUG off; yields the base URL; stops it.
+    ``settings``: another settings module than the project's."""
     env = {
         **os.environ,
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1",
     }
+    if settings:
+        env["DJANGO_SETTINGS_MODULE"] = settings
     cmd = [
         str(ROOT / ".venv/bin/gunicorn"), "config.wsgi", "-w", str(workers),
         "--threads", str(threads), "-b", f"127.0.0.1:{PORT}", "--log-level", "warning",
