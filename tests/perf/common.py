@@ -112,7 +112,9 @@ def speed_probe() -> float:
     """Milliseconds for a fixed piece of pure Python (the best of three): machines of
     one kind, and one machine from minute to minute, differ by tens of percent
     (docs/PERFORMANCE.md, finding 10), and a figure means little without this beside
-    it. 35 to 38 ms on the seventh round's machine, quiet."""
+    it. 35 to 38 ms on the seventh round's machine, quiet; 20 to 21 ms on the eighth
+    round's, which spent as much CPU or more on a decision: a tight loop stays in the
+    core's caches, the application does not, so compare probes of one machine only."""
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
