@@ -164,10 +164,11 @@ def decision_path(task: Task) -> str:
 
 
 def throughput(args: argparse.Namespace, load: list[Task], tokens: dict[int, str],
-               path: Callable[[Task], str]) -> tuple[int, int, float]:
+               path: Callable[[Task], str]) -> tuple[int, int, float, dict[str, float]]:
     """``args.clients`` clients in threads, each POSTing an approval for its share of
     ``load`` (as each task's assignee, one keep-alive connection per person) to
-    ``path(task)`` for ``args.seconds``: the calls answered 200, the others, seconds."""
+    ``path(task)`` for ``args.seconds``: the calls answered 200, the others, seconds,
+    and the CPU spent meanwhile (``common.CpuCensus``), which it prints too."""
     shares = [load[i :: args.clients] for i in range(args.clients)]
     done = [0] * args.clients
     errors = [0] * args.clients
@@ -198,7 +199,7 @@ def throughput(args: argparse.Namespace, load: list[Task], tokens: dict[int, str
     spent = census.stop()
     common.print_table("CPU a call, by process kind (ms, from /proc)",
                        [common.cpu_row(spent, sum(done) + sum(errors))])
-    return sum(done), sum(errors), elapsed
+    return sum(done), sum(errors), elapsed, spent
 
 
 def floor(args: argparse.Namespace, used: set[int]) -> None:
@@ -211,11 +212,14 @@ def floor(args: argparse.Namespace, used: set[int]) -> None:
                          settings="tests.perf.floor_settings") as base:
         print(f"gunicorn at {base} (floor), {args.workers} workers x {args.threads} threads; "
               f"{common.machine()}")
-        done, errors, elapsed = throughput(args, load, tokens, lambda task: "/perf/floor/")
+        done, errors, elapsed, spent = throughput(
+            args, load, tokens, lambda task: "/perf/floor/"
+        )
     common.print_table("Floor: the same calls with no decision behind them", [{
         "gunicorn workers": args.workers, "threads": args.threads, "clients": args.clients,
         "seconds": round(elapsed, 1), "calls": done, "errors": errors,
-        "calls/s": done / elapsed, "CPU ms a call, both cores": 2000 / (done / elapsed),
+        "calls/s": done / elapsed,
+        "machine's CPU ms a call": spent["machine"] * 1000 / max(1, done + errors),
     }])
 
 
@@ -275,7 +279,7 @@ def main() -> None:
                        for t in load if t.assignee_id not in tokens})
         waits = LockWaits(time.monotonic() + args.seconds)
         waits.start()
-        done, errors, elapsed = throughput(args, load, tokens, decision_path)
+        done, errors, elapsed, _ = throughput(args, load, tokens, decision_path)
         waits.join()
         common.print_table("Decision throughput over HTTP", [{
             "gunicorn workers": args.workers, "threads": args.threads, "clients": args.clients,

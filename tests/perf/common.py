@@ -112,7 +112,7 @@ def speed_probe() -> float:
     """Milliseconds for a fixed piece of pure Python (the best of three): machines of
     one kind, and one machine from minute to minute, differ by tens of percent
     (docs/PERFORMANCE.md, finding 10), and a figure means little without this beside
-    it. 35 to 38 ms on the seventh round's machine, quiet; 20 to 21 ms on the eighth
+    it. 35 to 38 ms on the seventh round's machine, quiet; 19 to 25 ms on the eighth
     round's, which spent as much CPU or more on a decision: a tight loop stays in the
     core's caches, the application does not, so compare probes of one machine only."""
     best = float("inf")
@@ -128,54 +128,63 @@ def speed_probe() -> float:
 class CpuCensus:
     """Where the machine's CPU went between ``start()`` and ``stop()``: user and system
     time of every process, read from /proc, summed by kind (gunicorn, PostgreSQL,
-    Redis, this benchmark process and its client threads, the rest). A process that
-    ended in between is missed; the machine's own total (/proc/stat) is not."""
+    Redis, this benchmark process and its client threads, the rest), and the
+    machine's busy time (/proc/stat, without steal: time the hypervisor gave to
+    others). Each process counts what it spent in between: one started meanwhile all
+    of its time, one that ended meanwhile what it spent before ``start()`` not at all
+    and what it spent after it is missed (the machine's total has it)."""
+
+    KINDS = ("gunicorn", "postgres", "redis", "client", "other")
 
     def start(self) -> None:
-        self._before, self._machine_before = _cpu_by_kind(), _machine_busy()
+        self._before, self._machine_before = _cpu_by_process(), _machine_busy()
 
     def stop(self) -> dict[str, float]:
-        after, machine_after = _cpu_by_kind(), _machine_busy()
-        spent = {kind: after.get(kind, 0.0) - self._before.get(kind, 0.0)
-                 for kind in ("gunicorn", "postgres", "redis", "client", "other")}
+        after, machine_after = _cpu_by_process(), _machine_busy()
+        spent = dict.fromkeys(self.KINDS, 0.0)
+        for process, (kind, seconds) in after.items():
+            spent[kind] += seconds - self._before.get(process, (kind, 0.0))[1]
         spent["machine"] = machine_after - self._machine_before
         return spent
 
 
 def _machine_busy() -> float:
-    """Seconds of CPU the machine spent busy (all cores), from /proc/stat."""
+    """Seconds of CPU the machine spent busy (all cores), from /proc/stat: user, nice,
+    system, irq and softirq (guest time is within user already; steal is not ours)."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    ticks = [int(f) for f in fields]
-    idle = ticks[3] + ticks[4]  # idle, iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_by_kind() -> dict[str, float]:
+def _cpu_by_process() -> dict[tuple[int, int], tuple[str, float]]:
+    """{(pid, start time): (kind, seconds of CPU so far)} of every process: the start
+    time tells a process from a later one given the same pid."""
     tick = os.sysconf("SC_CLK_TCK")
     me = os.getpid()
-    out: dict[str, float] = {}
+    out: dict[tuple[int, int], tuple[str, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue  # gone meanwhile
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        rest = stat[stat.rindex(")") + 2 :].split()
+        rest = stat[stat.rindex(")") + 2 :].split()  # rest[0] is the stat's third field
         seconds = (int(rest[11]) + int(rest[12])) / tick  # utime, stime
-        if int(entry.name) == me:
+        pid = int(entry.name)
+        if pid == me:
             kind = "client"
-        elif b"gunicorn" in cmdline:
+        elif any(arg.endswith(b"gunicorn") for arg in argv[:2]):  # gunicorn, or python gunicorn
             kind = "gunicorn"
-        elif comm.startswith("postgres") or cmdline.startswith(b"postgres"):
+        elif comm.startswith("postgres") or argv[0].startswith(b"postgres"):
             kind = "postgres"
         elif comm.startswith("redis"):
             kind = "redis"
         else:
             kind = "other"
-        out[kind] = out.get(kind, 0.0) + seconds
+        out[(pid, int(rest[19]))] = (kind, seconds)
     return out
 
 

@@ -1,10 +1,11 @@
-"""The project's URLs and a floor: an API call that does everything a decision's call
-does on its way in and out, and nothing in between.
+"""The project's URLs and a floor: an API call that does what a decision's call does
+on its way in, and nothing after.
 
 ``POST /perf/floor/`` goes through the same middleware, DRF's token authentication
 (one read of the token and its person, after Django's connection health check),
 the same parser and the same input serializer as ``POST /api/v1/tasks/{id}/decision/``,
-and answers a small JSON document. Its throughput with the benchmark's clients and
+and answers a small JSON document: no idempotency check, no read of the task, no
+decision, no response document. Its throughput with the benchmark's clients and
 gunicorn workers is an upper bound for any decision's on this machine
 (docs/PERFORMANCE.md, finding 13).
 """

@@ -9,7 +9,7 @@ export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/8}"
 py=.venv/bin/python
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GB, $($py -V)"
 # The data into the page cache first, as a server that has run a while has it.
-$py -m tests.perf.prewarm
+$py -m tests.perf.prewarm || echo "prewarm skipped (pg_prewarm needs a superuser and PostgreSQL's contrib)"
 # Read-only benchmarks first; the writers (decide, sweep) change the data they run on.
 $py -m tests.perf.bench_inbox "$@"
 $py -m tests.perf.bench_audit
