@@ -1,5 +1,6 @@
-"""Read the perf database into the operating system's cache before the benchmarks, as
-a database server that has run a while has it (pg_prewarm, PostgreSQL's contrib).
+"""Read the perf database into memory before the benchmarks (the page cache, or
+PostgreSQL's buffers where they hold it), as a database server that has run a while
+has it (pg_prewarm, PostgreSQL's contrib).
 
 Right after ``generate_data`` (or a reboot, or on a machine whose page cache was
 dropped) most of the 25 GB is on disk only, and the first runs measure the disk: the
